@@ -1,0 +1,259 @@
+"""The shapes plugins exchange with the host and with each other.
+
+Registration records (what a plugin contributed), the request principal, and the protocols
+that registered resources implement. Plugins depend on these, never on each other's modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from fastapi import APIRouter
+    from sqlalchemy import MetaData
+
+ScopeName = Literal["read", "write", "admin"]
+# Each scope includes the ones before it: a write key can read, an admin key can do anything.
+SCOPES: tuple[ScopeName, ...] = ("read", "write", "admin")
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the tenant every data access is confined to, and what the caller may do."""
+
+    tenant: str
+    scopes: frozenset[str]
+    key_id: str | None = None
+    is_open: bool = False
+
+    def allows(self, scope: str | None) -> bool:
+        if scope is None:
+            return True
+        wanted = SCOPES.index(scope)  # type: ignore[arg-type]
+        return any(SCOPES.index(s) >= wanted for s in self.scopes if s in SCOPES)  # type: ignore[arg-type]
+
+    @property
+    def top_scope(self) -> str | None:
+        ranked = [s for s in SCOPES if s in self.scopes]
+        return ranked[-1] if ranked else None
+
+    @classmethod
+    def open(cls, tenant: str = DEFAULT_TENANT) -> Principal:
+        """The principal of a server running without API keys (loopback only by default)."""
+        return cls(tenant=tenant, scopes=frozenset(SCOPES), is_open=True)
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        return cls(tenant=DEFAULT_TENANT, scopes=frozenset())
+
+
+# -- what registration hooks record -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePack:
+    plugin: str
+    router: APIRouter
+    prefix: str = ""
+    tags: tuple[str, ...] = ()
+    scope: str | None = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewareSpec:
+    plugin: str
+    name: str
+    order: int
+    factory: Callable[..., Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WSChannel:
+    plugin: str
+    name: str
+    path: str
+    scope: str | None = "read"
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationSpec:
+    plugin: str
+    version_location: str
+    metadata: MetaData | None = None
+
+    @property
+    def version_table(self) -> str:
+        return f"mnemogate_version_{self.plugin}".replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class MountedRoute:
+    """One entry of the runtime route inventory."""
+
+    method: str
+    path: str
+    plugin: str
+    scope: str | None
+    name: str
+    kind: Literal["http", "websocket"] = "http"
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class MemoryEvent:
+    """A committed memory write or a recall, handed to ``memory_event`` hooks."""
+
+    tenant: str
+    memory_type: str
+    action: Literal["created", "updated", "deleted", "recalled"]
+    ids: Sequence[str]
+    data: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=utcnow)
+
+
+# -- the gateway pipeline ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChatContext:
+    """One gateway exchange as it passes through ``chat_request`` and ``chat_response`` hooks.
+
+    ``body`` is the OpenAI-shaped request, parsed once and changed in place by the pipeline;
+    ``data`` is where plugins leave notes for each other (e.g. injected memory ids);
+    ``chunk_filters`` transform streamed response chunks before they reach the client.
+    """
+
+    principal: Principal
+    body: dict[str, Any]
+    session_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    chunk_filters: list[Callable[[bytes], bytes]] = field(default_factory=list)
+    response: dict[str, Any] | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    status: int | None = None
+    started_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+
+# -- resources registered by later plugins -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IndexItem:
+    id: str
+    vector: np.ndarray | None
+    text: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class MemoryIndex(Protocol):
+    """Vector + keyword index over memory items, one implementation per database URL scheme."""
+
+    async def upsert(self, tenant: str, kind: str, items: Sequence[IndexItem]) -> None: ...
+    async def delete(self, tenant: str, kind: str, ids: Sequence[str]) -> None: ...
+    async def search(
+        self,
+        tenant: str,
+        kind: str,
+        *,
+        vector: np.ndarray | None = None,
+        text: str | None = None,
+        k: int = 10,
+        filters: dict[str, Any] | None = None,
+    ) -> list[Hit]: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    async def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class MemoryType(Protocol):
+    name: str
+
+    async def add(self, tenant: str, item: Any) -> Any: ...
+    async def get(self, tenant: str, item_id: str) -> Any: ...
+    async def update(self, tenant: str, item_id: str, changes: Any) -> Any: ...
+    async def delete(self, tenant: str, item_id: str) -> None: ...
+    async def list(self, tenant: str, *, limit: int, cursor: str | None, filters: Any) -> Any: ...
+    async def recall(
+        self, tenant: str, query: str, *, k: int, filters: Any = None, explain: bool = False
+    ) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    provider: str
+    context_window: int | None = None
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    async def models(self) -> list[ModelInfo]: ...
+    async def complete(self, ctx: ChatContext) -> dict[str, Any]: ...
+    def stream(self, ctx: ChatContext) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(slots=True)
+class CompactionResult:
+    messages: list[dict[str, Any]]
+    tokens_before: int
+    tokens_after: int
+    removed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@runtime_checkable
+class CompactionStrategy(Protocol):
+    name: str
+
+    def compact(
+        self, messages: list[dict[str, Any]], *, budget: int, count_tokens: Callable[[str], int]
+    ) -> CompactionResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+
+
+@runtime_checkable
+class Detector(Protocol):
+    kind: str
+
+    def find(self, text: str) -> Iterable[Span]: ...

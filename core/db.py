@@ -1,0 +1,302 @@
+"""The database: one async SQLAlchemy engine from one URL, and the migration runner.
+
+SQLite (the embedded default, a file in the data directory) runs in WAL mode with real
+transactions; writes take the write lock up front (``BEGIN IMMEDIATE``) so concurrent writers
+wait instead of failing. PostgreSQL is chosen by URL. Each plugin keeps its own Alembic
+revisions and its own version table; ``Migrator`` upgrades every enabled plugin's branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from mnemogate.core.contracts import MigrationSpec
+from mnemogate.core.errors import StartupError
+
+log = logging.getLogger("mnemogate.db")
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+}
+_BEGIN_OPTION = "mnemogate_sqlite_begin"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC timestamp is stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def async_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StartupError("the database URL cannot be parsed") from None
+    return parsed.set(drivername=_ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername))
+
+
+class Database:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+        self.url = async_url(url)
+        self.dialect = self.url.get_backend_name()
+        self.path: Path | None = None
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            database = self.url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.path = Path(database).expanduser().resolve()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.url = self.url.set(database=str(self.path))
+            else:
+                options["poolclass"] = StaticPool
+                options["connect_args"] = {"check_same_thread": False}
+        elif self.dialect == "postgresql":
+            options.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine, sqlite_synchronous)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading; its transaction is rolled back at the end."""
+        async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits as one transaction when the block exits cleanly."""
+        async with self.sessionmaker() as session:
+            if self.dialect == "sqlite":
+                await session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+            async with session.begin() if not session.in_transaction() else _joined(session):
+                yield session
+
+    async def ping(self, wait_seconds: float = 2.0) -> bool:
+        try:
+            async with asyncio.timeout(wait_seconds), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception as exc:
+            log.warning("database ping failed: %s", type(exc).__name__)
+            return False
+
+    async def checkpoint(self) -> None:
+        """Fold the SQLite write-ahead log into the database file (no-op elsewhere)."""
+        if self.dialect == "sqlite" and self.path is not None:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def close(self) -> None:
+        try:
+            await self.checkpoint()
+        finally:
+            await self.engine.dispose()
+
+    def describe(self) -> str:
+        """The URL with any password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+
+@asynccontextmanager
+async def _joined(session: AsyncSession) -> AsyncIterator[None]:
+    try:
+        yield
+    except BaseException:
+        await session.rollback()
+        raise
+    await session.commit()
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    # The sqlite3 module's implicit transactions do not cover every statement; take over BEGIN
+    # so a SQLAlchemy transaction is a real SQLite transaction (SQLAlchemy's documented recipe).
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode loses nothing when the process dies; FULL also survives power loss.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# -- migrations ----------------------------------------------------------------------------------
+
+
+def alembic_directory() -> str:
+    spec = importlib.util.find_spec("mnemogate.alembic")
+    if spec is None or not spec.submodule_search_locations:
+        raise StartupError("the mnemogate.alembic package (env.py) is missing from the installation")
+    return next(iter(spec.submodule_search_locations))
+
+
+class Migrator:
+    """Alembic over every enabled plugin: each plugin its own branch and version table."""
+
+    def __init__(self, db: Database, specs: Sequence[MigrationSpec]) -> None:
+        self.db = db
+        self.specs = {spec.plugin: spec for spec in specs}
+
+    def config(self, spec: MigrationSpec, connection: Connection | None = None) -> Any:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", alembic_directory())
+        cfg.set_main_option("version_locations", spec.version_location)
+        cfg.set_main_option("path_separator", "os")
+        cfg.attributes.update(version_table=spec.version_table, metadata=spec.metadata, plugin=spec.plugin)
+        if connection is not None:
+            cfg.attributes["connection"] = connection
+        return cfg
+
+    def _select(self, plugin: str | None) -> list[MigrationSpec]:
+        if plugin is None:
+            return list(self.specs.values())
+        if plugin not in self.specs:
+            raise StartupError(f"plugin {plugin!r} is not enabled or has no migrations")
+        return [self.specs[plugin]]
+
+    async def upgrade(self, plugin: str | None = None, revision: str = "heads") -> dict[str, str | None]:
+        from alembic import command
+
+        async with self._locked() as conn:
+            for spec in self._select(plugin):
+                try:
+                    await conn.run_sync(lambda sync, s=spec: command.upgrade(self.config(s, sync), revision))
+                    await conn.commit()
+                except Exception as exc:
+                    await conn.rollback()
+                    raise StartupError(
+                        f"plugin {spec.plugin!r}: database migration failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+        return await self.current()
+
+    async def current(self) -> dict[str, str | None]:
+        from alembic.runtime.migration import MigrationContext
+
+        def read(sync: Connection) -> dict[str, str | None]:
+            heads = {}
+            for spec in self.specs.values():
+                context = MigrationContext.configure(sync, opts={"version_table": spec.version_table})
+                heads[spec.plugin] = ",".join(context.get_current_heads()) or None
+            return heads
+
+        async with self.db.engine.connect() as conn:
+            return await conn.run_sync(read)
+
+    def history(self, plugin: str | None = None) -> list[dict[str, Any]]:
+        from alembic.script import ScriptDirectory
+
+        rows = []
+        for spec in self._select(plugin):
+            script = ScriptDirectory.from_config(self.config(spec))
+            for rev in script.walk_revisions():
+                rows.append(
+                    {
+                        "plugin": spec.plugin,
+                        "revision": rev.revision,
+                        "down_revision": rev.down_revision,
+                        "message": (rev.doc or "").strip(),
+                    }
+                )
+        return rows
+
+    async def heads_pending(self) -> dict[str, bool]:
+        """Per plugin: does the database lag behind the plugin's newest revision?"""
+        from alembic.script import ScriptDirectory
+
+        current = await self.current()
+        pending = {}
+        for spec in self.specs.values():
+            heads = set(ScriptDirectory.from_config(self.config(spec)).get_heads())
+            pending[spec.plugin] = heads != set((current.get(spec.plugin) or "").split(",")) - {""}
+        return pending
+
+    async def revision(self, plugin: str, message: str, *, autogenerate: bool = False) -> str:
+        from alembic.script import ScriptDirectory
+
+        from alembic import command
+
+        spec = self._select(plugin)[0]
+        if autogenerate and spec.metadata is None:
+            raise StartupError(f"plugin {plugin!r} registered no metadata; cannot autogenerate")
+        heads = ScriptDirectory.from_config(self.config(spec)).get_heads()
+        # The first revision of a plugin starts its branch; later ones extend its head.
+        head, branch_label = (heads[0], None) if heads else ("base", plugin)
+        async with self.db.engine.connect() as conn:
+            result = await conn.run_sync(
+                lambda sync: command.revision(
+                    self.config(spec, sync),
+                    message=message,
+                    autogenerate=autogenerate,
+                    head=head,
+                    branch_label=branch_label,
+                    version_path=spec.version_location,
+                )
+            )
+        scripts = result if isinstance(result, list) else [result]
+        return ", ".join(s.path for s in scripts if s is not None)
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[AsyncConnection]:
+        """One connection for all upgrades; on PostgreSQL an advisory lock keeps concurrent
+        instances from migrating at the same time."""
+        async with self.db.engine.connect() as conn:
+            if self.db.dialect != "postgresql":
+                yield conn
+                return
+            key = int.from_bytes(hashlib.sha256(b"mnemogate-migrations").digest()[:8], "big", signed=True)
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            await conn.commit()
+            try:
+                yield conn
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()

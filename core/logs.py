@@ -1,0 +1,97 @@
+"""Logging: one JSON object per line (or plain text), scrubbed, request id attached.
+
+Log lines never carry a stack trace unless ``log_tracebacks`` is switched on for development;
+an exception is reduced to its type, scrubbed message and innermost module:function:line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from mnemogate.core.errors import describe_exception, scrub
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "mnemogate_request_id", default=None
+)
+
+# Attributes every record has, plus uvicorn's ANSI-coloured duplicate of the message.
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, *, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": scrub(record.getMessage(), addresses=False),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and key != "request_id" and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = describe_exception(record.exc_info[1])
+            if self.tracebacks:
+                entry["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, *, tracebacks: bool = False) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = scrub(record.getMessage(), addresses=False)
+        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {message}"
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+        }
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        if record.exc_info and record.exc_info[1] is not None:
+            line += f" error={describe_exception(record.exc_info[1])}"
+            if self.tracebacks:
+                line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def make_formatter(fmt: str, tracebacks: bool) -> logging.Formatter:
+    return JsonFormatter(tracebacks=tracebacks) if fmt == "json" else TextFormatter(tracebacks=tracebacks)
+
+
+_HANDLER_MARK = "_mnemogate_handler"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", tracebacks: bool = False) -> None:
+    """Route mnemogate's and uvicorn's loggers to stderr through our formatter (idempotent)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(make_formatter(fmt, tracebacks))
+    setattr(handler, _HANDLER_MARK, True)
+    for name in ("mnemogate", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, _HANDLER_MARK, False)]
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        # mnemogate records also reach root handlers a host application installed (or pytest's
+        # capture); the root logger has none in a plain server, so nothing is printed twice.
+        logger.propagate = name == "mnemogate"
+    # The hardening plugin writes the access log; uvicorn's own would duplicate it.
+    logging.getLogger("uvicorn.access").disabled = True

@@ -1,0 +1,1 @@
+"""Built-in plugins: one package per feature, each registered through the host's hooks."""

@@ -1,0 +1,1 @@
+"""API keys (stored only as hashes), scopes, tenants, and the secure-by-default exposure rule."""

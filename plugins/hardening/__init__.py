@@ -1,0 +1,1 @@
+"""Request ids, access log, security headers, CORS and the request body limit."""

@@ -1,0 +1,1 @@
+"""Token-bucket rate limits per API key (or client address while the server is open)."""

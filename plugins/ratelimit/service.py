@@ -1,0 +1,157 @@
+"""Token buckets: ``capacity`` tokens, refilled continuously at ``refill_per_second``.
+
+The limiter picks the bucket (the API key, or the client address for callers without a key)
+and its size (by the key's highest scope); a store keeps the buckets. The in-memory store is
+atomic because it never awaits between reading and writing a bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mnemogate.core.contracts import Principal
+from mnemogate.core.errors import StartupError
+from mnemogate.core.registry import Registry
+from mnemogate.core.settings import Settings
+from mnemogate.plugins.ratelimit.models import BucketOut
+from mnemogate.plugins.ratelimit.settings import RateLimitSettings
+
+SWEEP_EVERY = 10_000
+SERVICE = "ratelimit"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: float
+    retry_after: float
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        values = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(math.ceil(self.reset_seconds)).encode()),
+        ]
+        if not self.allowed:
+            values.append((b"retry-after", str(max(1, math.ceil(self.retry_after))).encode()))
+        return values
+
+
+def decide(tokens: float, capacity: int, refill_per_second: float, allowed: bool) -> Decision:
+    """The decision for a bucket holding ``tokens`` after the request was (or was not) counted."""
+    return Decision(
+        allowed=allowed,
+        limit=capacity,
+        remaining=max(0, math.floor(tokens)),
+        reset_seconds=max(0.0, (capacity - tokens) / refill_per_second),
+        retry_after=0.0 if allowed else (1 - tokens) / refill_per_second,
+    )
+
+
+class BucketStore(Protocol):
+    async def take(self, key: str, capacity: int, refill_per_second: float) -> Decision: ...
+    async def peek(self, key: str, capacity: int, refill_per_second: float) -> Decision: ...
+
+
+class MemoryBucketStore:
+    """Buckets of this process: key -> (tokens, last update, seconds until full when idle)."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, tuple[float, float, float]] = {}
+        self.calls = 0
+
+    def _level(self, key: str, capacity: int, refill: float, now: float) -> float:
+        tokens, last, _ = self.buckets.get(key, (float(capacity), now, 0.0))
+        return min(float(capacity), tokens + (now - last) * refill)
+
+    async def take(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+        now = time.monotonic()
+        tokens = self._level(key, capacity, refill_per_second, now)
+        allowed = tokens >= 1
+        if allowed:
+            tokens -= 1
+        self.buckets[key] = (tokens, now, capacity / refill_per_second)
+        self.calls += 1
+        if self.calls % SWEEP_EVERY == 0:
+            self._sweep(now)
+        return decide(tokens, capacity, refill_per_second, allowed)
+
+    async def peek(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+        tokens = self._level(key, capacity, refill_per_second, time.monotonic())
+        return decide(tokens, capacity, refill_per_second, tokens >= 1)
+
+    def _sweep(self, now: float) -> None:
+        # A bucket idle long enough to be full again is the same as no bucket at all.
+        self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < v[2]}
+
+
+class RateLimiter:
+    def __init__(self, settings: RateLimitSettings, store: BucketStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.exempt = frozenset(settings.exempt_paths)
+
+    def bucket_for(
+        self, principal: Principal | None, client: tuple[str, int] | None
+    ) -> tuple[str, int, float]:
+        """(bucket key, capacity, refill per second) for a caller."""
+        per_minute = self.settings.requests_per_minute
+        if principal is not None and principal.key_id is not None:
+            key = f"key:{principal.key_id}"
+            top = principal.top_scope
+            per_minute = self.settings.per_scope.get(top, per_minute) if top else per_minute
+        else:
+            key = f"addr:{client[0] if client else 'unknown'}"
+        capacity = self.settings.burst or per_minute
+        return key, capacity, per_minute / 60.0
+
+    async def take(self, principal: Principal | None, client: tuple[str, int] | None) -> Decision:
+        key, capacity, refill = self.bucket_for(principal, client)
+        return await self.store.take(key, capacity, refill)
+
+    async def peek(self, principal: Principal | None, client: tuple[str, int] | None) -> Decision:
+        key, capacity, refill = self.bucket_for(principal, client)
+        return await self.store.peek(key, capacity, refill)
+
+
+def describe(
+    limiter: RateLimiter, principal: Principal, client: tuple[str, int] | None, decision: Decision
+) -> BucketOut:
+    key, _, refill = limiter.bucket_for(principal, client)
+    return BucketOut(
+        bucket=key,
+        limit=decision.limit,
+        remaining=decision.remaining,
+        reset_seconds=round(decision.reset_seconds, 3),
+        requests_per_minute=round(refill * 60),
+        store=limiter.settings.store,
+    )
+
+
+async def start(registry: Registry) -> None:
+    """Pick the configured bucket store among those plugins registered and publish the limiter."""
+    settings: RateLimitSettings = registry.plugin_settings("ratelimit")
+    stores: dict[str, Callable[[Settings], BucketStore]] = {}
+
+    def register(plugin: str) -> dict[str, Any]:
+        def add(name: str, factory: Callable[[Settings], BucketStore]) -> None:
+            registry.claim("rate-limit store", name, plugin)
+            stores[name] = factory
+
+        return {"register": add}
+
+    await registry.host.call_each_async("register_ratelimit_stores", register)
+    if settings.store not in stores:
+        raise StartupError(
+            f"plugin 'ratelimit': store {settings.store!r} is not available; "
+            f"installed: {', '.join(sorted(stores))}"
+        )
+    registry.provide(
+        SERVICE, RateLimiter(settings, stores[settings.store](registry.settings)), plugin="ratelimit"
+    )

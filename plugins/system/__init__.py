@@ -1,0 +1,1 @@
+"""Health, readiness, stats and the plugin and route inventories."""
