@@ -50,20 +50,23 @@ CORE = "core"
 def create_app(
     settings: Settings | None = None,
     *,
+    host: PluginHost | None = None,
     extra_plugins: Iterable[object] = (),
     strict_routes: bool = True,
     configure_logs: bool = True,
 ) -> FastAPI:
     """Build the app from the enabled plugins.
 
-    ``extra_plugins`` registers plugin objects in code (tests, embedding applications).
+    ``host`` reuses plugins already loaded (the CLI's); otherwise they are loaded from
+    ``settings``. ``extra_plugins`` registers plugin objects in code (tests, embedding
+    applications).
     ``strict_routes=False`` flags duplicate routes in the inventory instead of refusing them
     (used by ``mnemogate routes`` to show what clashes).
     """
     settings = settings or load_settings()
     if configure_logs:
         configure_logging(settings.log_level, settings.log_format, settings.log_tracebacks)
-    host = PluginHost.build(
+    host = host or PluginHost.build(
         disabled=settings.plugins.disabled, load_plugins=settings.load_plugins, extra_plugins=extra_plugins
     )
     registry = Registry.build(settings, host)

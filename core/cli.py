@@ -142,7 +142,7 @@ def serve(
             "mnemogate.core.app:app_factory", factory=True, workers=settings.workers, reload=reload, **options
         )
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, host=ctx.host), **options)
     # uvicorn returns normally when start-up failed; the reason is already logged.
     sys.exit(0)
 
@@ -165,7 +165,7 @@ def routes(ctx: Context, as_json: bool) -> None:
     """List every mounted route: method, path, plugin, scope; duplicates are flagged."""
     from mnemogate.core.app import create_app, duplicate_routes
 
-    app = create_app(ctx.settings, strict_routes=False, configure_logs=False)
+    app = create_app(ctx.settings, host=ctx.host, strict_routes=False, configure_logs=False)
     inventory = app.state.registry.mounted
     clashes = duplicate_routes(inventory)
     rows = [

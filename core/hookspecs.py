@@ -212,8 +212,9 @@ def chat_request(ctx: ChatContext) -> None:
 
     A pipeline over ``ctx`` (tenant, session, request body, provider, model, plugin data):
     memory injection runs first (``tryfirst``), masking last (``trylast``), everything else
-    in between. ``wrapper=True`` implementations (generators, sync or async) run around the
-    rest. Raise an ``AppError`` to refuse the request.
+    in between; plain implementations may be async. ``wrapper=True`` implementations
+    (synchronous generators, as pluggy requires) run around the rest and see any exception at
+    their ``yield``. Raise an ``AppError`` to refuse the request.
     """
 
 

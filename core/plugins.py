@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -171,45 +171,48 @@ class PluginHost:
         return results
 
     async def call_each_async(self, hook_name: str, make_args: Callable[[str], dict[str, Any]]) -> None:
-        for plugin, result in self.call_each(hook_name, make_args):
-            if inspect.isawaitable(result):
-                try:
+        """``call_each`` for hooks whose implementations may be async: each one is awaited
+        before the next runs, so registration order holds."""
+        for impl in self.impls_in_registration_order(hook_name):
+            args = make_args(impl.plugin_name)
+            try:
+                result = impl.function(**{a: args[a] for a in impl.argnames})
+                if inspect.isawaitable(result):
                     await result
-                except StartupError:
-                    raise
-                except Exception as exc:
-                    raise StartupError(
-                        f"plugin {plugin!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
-                    ) from exc
+            except StartupError:
+                raise
+            except Exception as exc:
+                raise StartupError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                ) from exc
 
     async def run_pipeline(self, hook_name: str, **kwargs: Any) -> None:
-        """Run a pipeline hook whose implementations may be async.
+        """Run a pipeline hook whose plain implementations may be async.
 
-        Wrappers (``wrapper=True``, sync or async generators) run around the plain
-        implementations, which run in call order; an exception from a plain implementation is
-        thrown into the wrappers, innermost first, as pluggy does for sync hooks.
+        Plain implementations run in call order (``tryfirst`` first, ``trylast`` last).
+        Wrappers (``wrapper=True``; pluggy requires them to be generator functions, so they
+        are synchronous) run around all of them: the part before ``yield`` first, the part
+        after it last, and an exception from inside is thrown in at the ``yield``.
         """
         impls = self.impls(hook_name)
-        wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
-        plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
-        started: list[Generator[Any, Any, Any] | AsyncGenerator[Any, Any]] = []
+        wrappers = [i for i in impls if i.wrapper]
+        started: list[Generator[Any, Any, Any]] = []
         error: BaseException | None = None
         try:
             for impl in wrappers:
-                gen = impl.function(**{a: kwargs[a] for a in impl.argnames})
-                if inspect.isasyncgen(gen):
-                    await gen.__anext__()
-                else:
-                    next(gen)
-                started.append(gen)
-            for impl in plain:
+                generator = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                next(generator)
+                started.append(generator)
+            for impl in impls:
+                if impl.wrapper or impl.hookwrapper:
+                    continue
                 result = impl.function(**{a: kwargs[a] for a in impl.argnames})
                 if inspect.isawaitable(result):
                     await result
         except BaseException as exc:
             error = exc
-        for gen in reversed(started):
-            error = await _finish_wrapper(gen, error)
+        for generator in reversed(started):
+            error = _finish_wrapper(generator, error)
         if error is not None:
             raise error
 
@@ -232,25 +235,18 @@ class PluginHost:
         return [info.as_dict() for info in self.infos.values() if include_builtins or not info.builtin]
 
 
-async def _finish_wrapper(
-    gen: Generator[Any, Any, Any] | AsyncGenerator[Any, Any], error: BaseException | None
-) -> BaseException | None:
+def _finish_wrapper(generator: Generator[Any, Any, Any], error: BaseException | None) -> BaseException | None:
     """Resume one wrapper after the inner calls; returns the error still in flight (or None)."""
     try:
-        if inspect.isasyncgen(gen):
-            if error is None:
-                await gen.__anext__()
-            else:
-                await gen.athrow(error)
-        elif error is None:
-            next(gen)
+        if error is None:
+            next(generator)
         else:
-            gen.throw(error)
-    except (StopIteration, StopAsyncIteration):
+            generator.throw(error)
+    except StopIteration:
         return None
     except BaseException as exc:
         return exc
-    return RuntimeError(f"wrapper {getattr(gen, '__name__', gen)!r} yielded more than once")
+    return RuntimeError(f"a {generator.__name__} wrapper yielded more than once")
 
 
 def plugin_name(plugin: object) -> str:
