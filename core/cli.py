@@ -138,13 +138,21 @@ def serve(
         "server_header": False,
     }
     if reload or settings.workers > 1:
+        if settings.auto_migrate:
+            # Migrate once here rather than racing in every worker process.
+            ctx.run(_nothing)
+            os.environ["MNEMOGATE_AUTO_MIGRATE"] = "false"
         uvicorn.run(
             "mnemogate.core.app:app_factory", factory=True, workers=settings.workers, reload=reload, **options
         )
     else:
         uvicorn.run(create_app(settings, host=ctx.host), **options)
-    # uvicorn returns normally when start-up failed; the reason is already logged.
+    # uvicorn exits by itself (code 3) when start-up fails; the reason is already logged.
     sys.exit(0)
+
+
+async def _nothing(_registry: Registry) -> None:
+    return None
 
 
 # -- introspection -------------------------------------------------------------------------------

@@ -190,3 +190,18 @@ def test_a_plugin_failing_at_startup_stops_serve_with_its_name(
     stderr = process.stderr.read() if process.stderr else ""
     assert "starting plugin 'lifecycle'" in stderr and "vector store unreachable" in stderr
     assert "Traceback" not in stderr
+
+
+def test_several_workers_share_one_migrated_database(
+    server_env: dict[str, str], tmp_path: Path, stopper: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    process = start(server_env, "--port", str(port), "--workers", "2", cwd=tmp_path)
+    stopper.append(process)
+    wait_ready(process, port, seconds=40)
+    for _ in range(10):
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready").status_code == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) in CLEAN_EXIT
+    stderr = process.stderr.read() if process.stderr else ""
+    assert stderr.count("ready: 6 plugins") == 2 and "Traceback" not in stderr
