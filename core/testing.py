@@ -113,7 +113,9 @@ def make_app(mnemogate_settings: Settings) -> Callable[..., FastAPI]:
     """``make_app(plugins=[...], disabled=[...], **setting_overrides)`` builds an isolated app."""
 
     def factory(*, plugins: Iterable[object] = (), disabled: Iterable[str] = (), **overrides: Any) -> FastAPI:
-        settings = mnemogate_settings.model_copy(update=overrides) if overrides else mnemogate_settings
+        settings = (
+            isolated_settings(mnemogate_settings.data_dir, **overrides) if overrides else mnemogate_settings
+        )
         return build_app(settings, plugins=plugins, disabled=disabled)
 
     return factory

@@ -6,6 +6,8 @@ import click
 from pydantic import ValidationError
 
 from mnemogate.core.cli import Context, echo_json, fail, pass_context
+from mnemogate.core.dependencies import MAX_PAGE_SIZE
+from mnemogate.core.errors import AppError
 from mnemogate.core.registry import Registry
 from mnemogate.core.settings import describe_validation_error
 from mnemogate.plugins.auth.models import KeyCreate, KeyCreated, KeyOut
@@ -50,7 +52,9 @@ def create(ctx: Context, name: str, scopes: tuple[str, ...], tenant: str) -> Non
 
 @keys.command("list")
 @click.option("--tenant", help="only this tenant's keys")
-@click.option("--limit", default=100, show_default=True)
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(1, MAX_PAGE_SIZE), help="rows per query"
+)
 @pass_context
 def list_keys(ctx: Context, tenant: str | None, limit: int) -> None:
     """List keys (never the keys themselves)."""
@@ -76,4 +80,9 @@ def revoke(ctx: Context, key_id: str) -> None:
     async def work(registry: Registry) -> KeyOut:
         return await _service(registry).revoke(key_id, None)
 
-    echo_json(ctx.run(work).model_dump(mode="json"))
+    try:
+        revoked = ctx.run(work)
+    except AppError as exc:  # e.g. no key with that id: a message, not a traceback
+        fail(exc.message)
+        return
+    echo_json(revoked.model_dump(mode="json"))

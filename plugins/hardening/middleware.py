@@ -8,17 +8,18 @@ import time
 import uuid
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mnemogate.core.errors import PayloadTooLarge, send_error
+from mnemogate.core.errors import PayloadTooLarge, error_response, send_error
 from mnemogate.core.logs import request_id_var
 from mnemogate.core.registry import registry_of
 from mnemogate.plugins.hardening.settings import HardeningSettings
 
 access_log = logging.getLogger("mnemogate.access")
 
-_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -35,7 +36,8 @@ def settings_of(scope: Scope) -> HardeningSettings:
 def incoming_request_id(scope: Scope) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            return value if _VALID_REQUEST_ID.match(value) else None
+            # fullmatch: "$" would also accept a trailing newline, echoed into a response header
+            return value if _VALID_REQUEST_ID.fullmatch(value) else None
     return None
 
 
@@ -182,7 +184,7 @@ class CorsMiddleware:
                 await self.app(scope, receive, send)
                 return
             self.handler = (
-                CORSMiddleware(
+                EnvelopeCORSMiddleware(
                     self.app,
                     allow_origins=settings.cors_origins,
                     allow_credentials=settings.cors_allow_credentials,
@@ -200,3 +202,27 @@ class CorsMiddleware:
                 else self.app
             )
         await self.handler(scope, receive, send)
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, answering a refused preflight with the error envelope instead of
+    Starlette's plain-text 400 (the preflight's CORS headers are kept)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code >= 400:
+                    kept = {
+                        name: value
+                        for name, value in response.headers.items()
+                        if name not in ("content-length", "content-type")
+                    }
+                    message = bytes(response.body).decode()
+                    response = error_response(
+                        response.status_code, message, scope, headers=kept, code="cors_rejected"
+                    )
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -30,5 +30,5 @@ def startup(app: FastAPI) -> None:
 
 
 @hookimpl
-def shutdown(app: FastAPI) -> None:
-    service.stop(app.state.registry)
+async def shutdown(app: FastAPI) -> None:
+    await service.stop(app.state.registry)

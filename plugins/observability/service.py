@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from typing import Any
 
@@ -122,7 +123,9 @@ def tracer_provider(settings: ObservabilitySettings) -> Any:
     return provider
 
 
-def stop(registry: Registry) -> None:
+async def stop(registry: Registry) -> None:
     provider = registry.services.get("tracer_provider")
     if provider is not None:
-        provider.shutdown()
+        # Flushing spans is blocking HTTP: off the event loop, so an exporter talking to a
+        # collector served by this same loop (or a slow one) cannot stall every other task.
+        await asyncio.to_thread(provider.shutdown)
