@@ -32,7 +32,7 @@ from mnemogate.core.errors import (
     describe_exception,
     install_error_handlers,
 )
-from mnemogate.core.logs import configure_logging
+from mnemogate.core.logs import configure_logging, flush_logs
 from mnemogate.core.plugins import PluginHost
 from mnemogate.core.registry import Registry
 from mnemogate.core.settings import Settings, load_settings
@@ -300,3 +300,5 @@ async def _stop(app: FastAPI, registry: Registry, started: list[str]) -> None:
             await registry.db.close()
         except Exception as exc:
             log.error("database failed to close cleanly: %s", describe_exception(exc))
+    registry.reset_runtime()
+    flush_logs()

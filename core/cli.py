@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -137,6 +138,10 @@ def serve(
         "timeout_graceful_shutdown": settings.graceful_timeout,
         "server_header": False,
     }
+    # After its graceful shutdown uvicorn re-raises SIGTERM/SIGINT to the handlers it found; ours
+    # turn that into a normal exit (status 0, buffered logs flushed) instead of death by signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     if reload or settings.workers > 1:
         if settings.auto_migrate:
             # Migrate once here rather than racing in every worker process.
@@ -148,6 +153,10 @@ def serve(
     else:
         uvicorn.run(create_app(settings, host=ctx.host), **options)
     # uvicorn exits by itself (code 3) when start-up fails; the reason is already logged.
+    sys.exit(0)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
     sys.exit(0)
 
 

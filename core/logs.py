@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,17 +78,64 @@ def make_formatter(fmt: str, tracebacks: bool) -> logging.Formatter:
     return JsonFormatter(tracebacks=tracebacks) if fmt == "json" else TextFormatter(tracebacks=tracebacks)
 
 
+class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes formatted lines in batches: one write per ``interval`` seconds (or per
+    ``capacity`` lines) instead of one per record, at once for warnings and errors. Keeps the
+    per-request access log off the request path's system calls."""
+
+    def __init__(self, stream: Any, *, interval: float = 0.2, capacity: int = 512) -> None:
+        super().__init__(stream)
+        self.capacity = capacity
+        self.pending: list[str] = []
+        self._stopped = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_every, args=(interval,), daemon=True)
+        self._flusher.start()
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
+        try:
+            self.pending.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING or len(self.pending) >= self.capacity:
+            self._write()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write()
+
+    def close(self) -> None:
+        self._stopped.set()
+        super().close()
+
+    def _write(self) -> None:
+        if self.pending:
+            self.stream.write("".join(self.pending))
+            self.pending.clear()
+            self.stream.flush()
+
+    def _flush_every(self, interval: float) -> None:
+        while not self._stopped.wait(interval):
+            self.flush()
+
+
 _HANDLER_MARK = "_mnemogate_handler"
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", tracebacks: bool = False) -> None:
     """Route mnemogate's and uvicorn's loggers to stderr through our formatter (idempotent)."""
-    handler = logging.StreamHandler(sys.stderr)
+    # The logging HOWTO's optimisations: our lines never show the caller's file, line, thread
+    # or process, so do not collect them for every record.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(make_formatter(fmt, tracebacks))
     setattr(handler, _HANDLER_MARK, True)
     for name in ("mnemogate", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
-        logger.handlers = [h for h in logger.handlers if not getattr(h, _HANDLER_MARK, False)]
+        for old in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+            logger.removeHandler(old)
+            old.close()
         logger.addHandler(handler)
         logger.setLevel(level)
         # mnemogate records also reach root handlers a host application installed (or pytest's
@@ -95,3 +143,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json", tracebacks: bool =
         logger.propagate = name == "mnemogate"
     # The hardening plugin writes the access log; uvicorn's own would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def flush_logs() -> None:
+    """Write out log lines still waiting in a batch (at shutdown)."""
+    for name in ("mnemogate", "uvicorn"):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()

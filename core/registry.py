@@ -37,6 +37,9 @@ RESOURCE_HOOKS: dict[str, str] = {
     "register_mcp_servers": "mcp_servers",
 }
 
+# What the app is built from; everything else is registered at start-up and reset at shutdown.
+STRUCTURAL_KINDS = frozenset({"settings", "WebSocket channel", "migrations"})
+
 
 @dataclass
 class Registry:
@@ -91,6 +94,16 @@ class Registry:
         """Publish a service for other plugins under a well-known name (see PLUGINS.md)."""
         self.claim("service", name, plugin)
         self.services[name] = service
+
+    def reset_runtime(self) -> None:
+        """Forget what start-up registered (resources, services, the bus, the database), so the
+        same app can start again after it stopped, as test clients and reloaders do."""
+        for attribute in RESOURCE_HOOKS.values():
+            getattr(self, attribute).clear()
+        self.services.clear()
+        self.owners = {key: plugin for key, plugin in self.owners.items() if key[0] in STRUCTURAL_KINDS}
+        self.events.bus = InProcessEventBus()
+        self._db = None
 
     def claim(self, kind: str, name: str, plugin: str) -> None:
         owner = self.owners.get((kind, name))

@@ -291,3 +291,13 @@ def test_every_hook_is_implemented_by_some_test_plugin() -> None:
         "startup", "shutdown", "chat_request", "chat_response", "memory_event",
     }  # fmt: skip
     assert set(HOOK_NAMES) == exercised
+
+
+async def test_an_app_can_start_again_after_it_stopped(make_app: Any) -> None:
+    """Test clients and reloaders run an app's lifespan more than once."""
+    app = make_app(plugins=[ResourcePlugin()])
+    for _ in range(2):
+        async with running(app) as client:
+            assert (await client.get("/api/v1/stats")).status_code == 200
+            assert "test-provider" in app.state.registry.providers
+    assert not app.state.registry.db_open and not app.state.registry.services
