@@ -22,11 +22,25 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 # Attributes every record has, plus uvicorn's ANSI-coloured duplicate of the message.
-_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
     "color_message",
+    "request_id",
 }
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The request id (given, or of the request being served) and the record's ``extra`` fields."""
+    fields: dict[str, Any] = {}
+    request_id = getattr(record, "request_id", None) or request_id_var.get()
+    if request_id:
+        fields["request_id"] = request_id
+    attributes = record.__dict__
+    for key in attributes.keys() - _STANDARD_ATTRS:
+        if not key.startswith("_"):
+            fields[key] = attributes[key]
+    return fields
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,13 +54,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": scrub(record.getMessage(), addresses=False),
+            **record_fields(record),
         }
-        request_id = getattr(record, "request_id", None) or request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and key != "request_id" and not key.startswith("_"):
-                entry[key] = value
         if record.exc_info and record.exc_info[1] is not None:
             entry["error"] = describe_exception(record.exc_info[1])
             if self.tracebacks:
@@ -62,11 +71,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = scrub(record.getMessage(), addresses=False)
         line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {message}"
-        extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")
-        }
-        if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        fields = record_fields(record)
+        if fields:
+            line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         if record.exc_info and record.exc_info[1] is not None:
             line += f" error={describe_exception(record.exc_info[1])}"
             if self.tracebacks:

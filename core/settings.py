@@ -8,6 +8,7 @@ validated when the app is built.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -169,6 +170,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -54,7 +54,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         settings = self.settings or self._resolve(scope)
-        raw_id = incoming_request_id(scope) or uuid.uuid4().hex.encode()
+        raw_id = incoming_request_id(scope) or os.urandom(16).hex().encode()
         request_id = raw_id.decode()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
