@@ -31,6 +31,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.observability",
     "mnemogate.plugins.auth",
     "mnemogate.plugins.ratelimit",
+    "mnemogate.plugins.providers",
+    "mnemogate.plugins.proxy",
 )
 
 
