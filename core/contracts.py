@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import MetaData
 
+    from mnemogate.core.registry import Registry
+
 ScopeName = Literal["read", "write", "admin"]
 # Each scope includes the ones before it: a write key can read, an admin key can do anything.
 SCOPES: tuple[ScopeName, ...] = ("read", "write", "admin")
@@ -133,6 +135,7 @@ class ChatContext:
 
     ``body`` is the OpenAI-shaped request, parsed once and changed in place by the pipeline;
     ``data`` is where plugins leave notes for each other (e.g. injected memory ids);
+    ``registry`` is the app's registry, so hooks reach services, events and resources;
     ``chunk_filters`` transform streamed response chunks (each one or more complete SSE
     events) before they reach the client. After the exchange the gateway fills ``response``
     (for a stream: assembled from its chunks), ``usage`` (upstream figures, when it sent
@@ -161,6 +164,7 @@ class ChatContext:
     ttft_ms: float | None = None
     upstream_ms: float | None = None
     overhead_ms: float | None = None
+    registry: Registry | None = None
 
     @property
     def tenant(self) -> str:

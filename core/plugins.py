@@ -32,7 +32,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.auth",
     "mnemogate.plugins.ratelimit",
     "mnemogate.plugins.providers",
+    "mnemogate.plugins.sessions",
     "mnemogate.plugins.proxy",
+    "mnemogate.plugins.exports",
+    "mnemogate.plugins.websocket",
 )
 
 

@@ -80,6 +80,7 @@ async def chat_completions(request: Request) -> Response:
         request_id=state.get("request_id"),
         stream=body.get("stream") is True,
         upstream_ms=0.0,
+        registry=request.app.state.registry,
     )
     try:
         targets = await gateway.prepare(ctx)

@@ -13,7 +13,6 @@ from proxy_upstream import Upstream
 
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import build_app, served
-from mnemogate.plugins.auth.models import KeyCreate
 
 
 @pytest.fixture
@@ -56,11 +55,6 @@ def gateway_plugins(upstream_base: str, **proxy: Any) -> PluginsConfig:
     )
 
 
-async def create_key(app: FastAPI, tenant: str = "default", scopes: tuple[str, ...] = ("write",)) -> str:
-    keys = app.state.registry.services["auth.keys"]
-    return (await keys.create(KeyCreate(name="test", scopes=list(scopes), tenant=tenant))).key  # type: ignore[arg-type]
-
-
 @dataclass
 class Running:
     """A served gateway and an API key for it."""
@@ -78,7 +72,7 @@ class Running:
 
 @pytest.fixture
 def gateway(
-    mnemogate_settings: Settings, upstream: Upstream
+    mnemogate_settings: Settings, upstream: Upstream, create_key: Callable[..., Any]
 ) -> Callable[..., AbstractAsyncContextManager[Running]]:
     """``async with gateway(**proxy_settings) as running``: a real mnemogate server in front of
     the test upstream, with an API key."""

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from conftest import create_key
 from proxy_upstream import Turn, Upstream
 
 from mnemogate.core.contracts import ChatContext
@@ -29,7 +28,7 @@ WEATHER_TOOL = {
 }
 
 
-async def test_a_fresh_install_answers_offline_with_the_mock(make_app: Any) -> None:
+async def test_a_fresh_install_answers_offline_with_the_mock(make_app: Any, create_key: Any) -> None:
     app = make_app()
     async with running(app) as client:
         raw = await client.post("/chat/completions", json={"messages": HELLO})
