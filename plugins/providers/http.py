@@ -57,6 +57,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.paused = False
         self.until_close = False
+        self.keep_alive = False
 
     # -- asyncio protocol ------------------------------------------------------------------------
 
@@ -102,6 +103,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.complete = True
+        # The parser forgets once the callback returns: ask now.
+        self.keep_alive = self.parser.should_keep_alive()
         self.wake()
 
     # -- waiting ---------------------------------------------------------------------------------
@@ -312,7 +315,7 @@ class UpstreamPool:
         return None
 
     def release(self, conn: _Connection) -> None:
-        if conn.closed or not conn.parser.should_keep_alive() or len(self.idle) >= MAX_IDLE:
+        if conn.closed or not conn.keep_alive or len(self.idle) >= MAX_IDLE:
             conn.close()
             return
         conn.reset()
