@@ -175,11 +175,21 @@ def processes(workdir: Path, with_litellm: bool) -> Iterator[list[Target]]:
             config.write_text(
                 json.dumps({"model_list": [{"model_name": "bench-model", "litellm_params": model}]})
             )
-            env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+            master = "sk-bench-" + "0" * 48
+            env = {
+                **os.environ,
+                "LITELLM_LOG": "ERROR",
+                "LITELLM_TELEMETRY": "False",
+                "LITELLM_MASTER_KEY": master,
+            }
             command = [str(litellm), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
             proxy = launch("litellm", [*command, "--num_workers", "1"], env)
             wait_until_up(f"http://127.0.0.1:{port}/health/liveliness", proxy, seconds=180)
-            targets.append(Target("litellm", f"http://127.0.0.1:{port}", "bench-model", proxy.pid))
+            targets.append(
+                Target(
+                    "litellm", f"http://127.0.0.1:{port}", "bench-model", proxy.pid, HEADERS % master.encode()
+                )
+            )
         yield targets
     finally:
         for process in reversed(started):
