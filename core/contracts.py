@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy import MetaData
 
+    from mnemogate.core.registry import Registry
+
 ScopeName = Literal["read", "write", "admin"]
 # Each scope includes the ones before it: a write key can read, an admin key can do anything.
 SCOPES: tuple[ScopeName, ...] = ("read", "write", "admin")
@@ -133,7 +135,12 @@ class ChatContext:
 
     ``body`` is the OpenAI-shaped request, parsed once and changed in place by the pipeline;
     ``data`` is where plugins leave notes for each other (e.g. injected memory ids);
-    ``chunk_filters`` transform streamed response chunks before they reach the client.
+    ``registry`` is the app's registry, so hooks reach services, events and resources;
+    ``chunk_filters`` transform streamed response chunks (each one or more complete SSE
+    events) before they reach the client. After the exchange the gateway fills ``response``
+    (for a stream: assembled from its chunks), ``usage`` (upstream figures, when it sent
+    them), ``status``, ``error`` and the timings in milliseconds; ``model_info`` carries the
+    model's context window and prices.
     """
 
     principal: Principal
@@ -148,6 +155,16 @@ class ChatContext:
     usage: dict[str, int] = field(default_factory=dict)
     status: int | None = None
     started_at: datetime = field(default_factory=utcnow)
+    request_id: str | None = None
+    stream: bool = False
+    model_info: ModelInfo | None = None
+    upstream_headers: dict[str, str] = field(default_factory=dict)
+    error: dict[str, str] | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    upstream_ms: float | None = None
+    overhead_ms: float | None = None
+    registry: Registry | None = None
 
     @property
     def tenant(self) -> str:
@@ -214,15 +231,64 @@ class MemoryType(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
+    """A model a provider serves (``enabled``) or knows of from its catalogue; prices in USD
+    per million tokens."""
+
     id: str
     provider: str
     context_window: int | None = None
     input_price_per_mtok: float | None = None
     output_price_per_mtok: float | None = None
+    enabled: bool = True
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float | None:
+        if self.input_price_per_mtok is None and self.output_price_per_mtok is None:
+            return None
+        return (
+            tokens_in * (self.input_price_per_mtok or 0.0) + tokens_out * (self.output_price_per_mtok or 0.0)
+        ) / 1_000_000
+
+
+class ProviderError(Exception):
+    """A provider could not answer: ``kind`` is ``connect``, ``timeout`` or ``http`` (the
+    upstream answered ``status``). The gateway retries and falls back on connect errors,
+    timeouts, 429 and 5xx, honouring ``retry_after`` (seconds), and otherwise answers with
+    the error envelope."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: Literal["connect", "timeout", "http"] = "http",
+        status: int = 502,
+        code: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != "http" or self.status == 429 or self.status >= 500
 
 
 @runtime_checkable
 class Provider(Protocol):
+    """An LLM provider adapter in the OpenAI chat format. ``complete`` and ``stream`` use
+    ``ctx.provider``/``ctx.model`` (the upstream model id) and ``ctx.body``, record upstream
+    response headers in ``ctx.upstream_headers`` and raise ``ProviderError``; ``stream``
+    yields one or more complete SSE events per chunk and fails before its first chunk when
+    the upstream refuses."""
+
+    name: str
+    kind: str
+
     async def models(self) -> list[ModelInfo]: ...
     async def complete(self, ctx: ChatContext) -> dict[str, Any]: ...
     def stream(self, ctx: ChatContext) -> AsyncIterator[bytes]: ...

@@ -24,6 +24,8 @@ from mnemogate.core.contracts import Principal, WSChannel, utcnow
 log = logging.getLogger("mnemogate.events")
 
 SUBSCRIBER_QUEUE_SIZE = 1000
+# Events published for this tenant reach every subscriber (server-wide news such as health).
+EVERY_TENANT = "*"
 CLOSE_GOING_AWAY = 1001
 
 
@@ -63,7 +65,7 @@ class Subscription:
         self.dropped = 0
 
     def offer(self, event: Event) -> None:
-        if self.tenant is not None and event.tenant != self.tenant:
+        if self.tenant is not None and event.tenant != self.tenant and event.tenant != EVERY_TENANT:
             return
         if self.queue.full():
             self.queue.get_nowait()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from mnemogate.core.contracts import ChatContext, MemoryEvent
+    from mnemogate.core.registry import Registry
 
 PROJECT = "mnemogate"
 
@@ -143,11 +144,12 @@ def register_memory_types(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def register_providers(register: Callable[..., None]) -> None:
+def register_providers(register: Callable[..., None], registry: Registry) -> None:
     """Contribute LLM provider adapters for the gateway (may be async).
 
     Call ``register(name, provider)`` where ``provider`` implements ``Provider`` (models,
-    complete, stream) in the OpenAI chat format.
+    complete, stream) in the OpenAI chat format. ``registry`` gives the plugin its settings
+    (``registry.plugin_settings(name)``), since providers are usually configured ones.
     """
 
 

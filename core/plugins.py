@@ -31,6 +31,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.observability",
     "mnemogate.plugins.auth",
     "mnemogate.plugins.ratelimit",
+    "mnemogate.plugins.providers",
+    "mnemogate.plugins.sessions",
+    "mnemogate.plugins.proxy",
+    "mnemogate.plugins.exports",
+    "mnemogate.plugins.websocket",
 )
 
 

@@ -214,7 +214,7 @@ class Registry:
                     self.claim(kind, name, plugin)
                     target[name] = value
 
-                return {"register": register}
+                return {"register": register, "registry": self}
 
             await self.host.call_each_async(hook, keyed)
 

@@ -12,4 +12,6 @@ router = APIRouter()
 async def rate_limit(request: Request, principal: PrincipalDep, registry: RegistryDep) -> BucketOut:
     limiter: service.RateLimiter = registry.services[SERVICE]
     decision = request.scope.get("state", {}).get(STATE_KEY) or await limiter.peek(principal, request.client)
-    return service.describe(limiter, principal, request.client, decision)
+    return service.describe(
+        limiter, principal, request.client, decision, registry.services.get(service.UPSTREAM_LIMITS)
+    )

@@ -22,6 +22,8 @@ from mnemogate.plugins.ratelimit.settings import RateLimitSettings
 
 SWEEP_EVERY = 10_000
 SERVICE = "ratelimit"
+# Published by the gateway when it runs: ``snapshot()`` -> provider -> last rate-limit headers.
+UPSTREAM_LIMITS = "gateway.upstream_rate_limits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,11 @@ class RateLimiter:
 
 
 def describe(
-    limiter: RateLimiter, principal: Principal, client: tuple[str, int] | None, decision: Decision
+    limiter: RateLimiter,
+    principal: Principal,
+    client: tuple[str, int] | None,
+    decision: Decision,
+    upstream: Any = None,
 ) -> BucketOut:
     key, _, refill = limiter.bucket_for(principal, client)
     return BucketOut(
@@ -131,6 +137,7 @@ def describe(
         reset_seconds=round(decision.reset_seconds, 3),
         requests_per_minute=round(refill * 60),
         store=limiter.settings.store,
+        upstream=upstream.snapshot() if upstream is not None else {},
     )
 
 

@@ -1,0 +1,1 @@
+"""Usage exports: the request log and sessions as CSV or JSON, streamed and filterable."""

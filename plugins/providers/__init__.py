@@ -1,0 +1,1 @@
+"""LLM providers of the gateway: any OpenAI-compatible API, Anthropic, and an offline mock."""

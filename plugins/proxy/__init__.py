@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: /chat/completions in front of every registered provider."""

