@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -126,7 +127,11 @@ def _record_core_routes(app: FastAPI, registry: Registry) -> None:
         _record(registry, path, route, CORE, None)
 
 
+_CONVERTOR = re.compile(r":\w+}")
+
+
 def _record(registry: Registry, path: str, route: Any, plugin: str, scope: str | None) -> None:
+    path = _CONVERTOR.sub("}", path)  # "/api/sessions/{session_id:uuid}" is listed as "{session_id}"
     if isinstance(route, Route):
         for method in sorted(route.methods or ()):
             if method != "HEAD" or route.methods == {"HEAD"}:

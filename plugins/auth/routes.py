@@ -10,7 +10,7 @@ from mnemogate.plugins.auth.models import KeyCreate, KeyCreated, KeyOut
 from mnemogate.plugins.auth.service import KeyService
 
 
-def get_keys(registry: RegistryDep) -> KeyService:
+async def get_keys(registry: RegistryDep) -> KeyService:
     return registry.services[SERVICE]
 
 

@@ -22,7 +22,7 @@ from mnemogate.core.errors import AppError, BadRequest, error_response
 from mnemogate.core.pagination import Page, page_of_sequence
 from mnemogate.plugins.proxy.middleware import CLOCK_KEY
 from mnemogate.plugins.proxy.models import ModelOut, ProviderOut
-from mnemogate.plugins.proxy.service import SERVICE, Gateway
+from mnemogate.plugins.proxy.service import SERVICE, Gateway, check_chat_body
 
 OVERHEAD_HEADER = "X-Mnemogate-Overhead-Ms"
 SESSION_HEADER = "x-session-id"
@@ -37,9 +37,10 @@ _CHAT_BODY = {
                     "type": "object",
                     "required": ["messages"],
                     "properties": {
-                        "model": {"type": "string", "description": "provider/model or an alias"},
+                        "model": {"type": ["string", "null"], "description": "provider/model or an alias"},
                         "messages": {"type": "array", "items": {"type": "object"}},
-                        "stream": {"type": "boolean"},
+                        "stream": {"type": ["boolean", "null"]},
+                        "stream_options": {"type": ["object", "null"]},
                     },
                     "additionalProperties": True,
                 }
@@ -63,10 +64,10 @@ async def chat_completions(request: Request) -> Response:
         return _refused(
             request, BadRequest("the request body is not valid JSON", code="invalid_json"), started
         )
-    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-        return _refused(
-            request, BadRequest("the request needs a messages list", code="invalid_request"), started
-        )
+    try:
+        check_chat_body(body)
+    except BadRequest as exc:
+        return _refused(request, exc, started)
     headers = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in scope["headers"]

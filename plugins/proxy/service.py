@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from mnemogate.core.contracts import ChatContext, ModelInfo, Provider, ProviderError, utcnow
-from mnemogate.core.errors import AppError, NotFound, describe_exception
+from mnemogate.core.errors import AppError, BadRequest, NotFound, describe_exception
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.proxy.assemble import assemble
 from mnemogate.plugins.proxy.settings import ProxySettings
@@ -71,6 +71,23 @@ class GatewayError(AppError):
 
     def envelope(self, request_id: str | None) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "type": self.type, "request_id": request_id}
+
+
+def check_chat_body(body: Any) -> None:
+    """Refuse a request body the OpenAI API would refuse, before any plugin or provider sees it;
+    fields we do not know pass through untouched."""
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object", code="invalid_request")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise BadRequest("messages must be a list of message objects", code="invalid_request")
+    expected = {"model": str, "stream": bool, "stream_options": dict}
+    for field, kind in expected.items():
+        if field in body and body[field] is not None and not isinstance(body[field], kind):
+            raise BadRequest(f"{field} must be a {_JSON_NAMES[kind]}", code="invalid_request")
+
+
+_JSON_NAMES = {str: "string", bool: "boolean", dict: "JSON object"}
 
 
 class UpstreamLimits:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -66,7 +66,7 @@ class TenantStateRow(Base):
 
 class SessionCreate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
-    activate: bool = Field(default=True, description="make it the active session")
+    activate: StrictBool = Field(default=True, description="make it the active session")
 
 
 class SessionOut(BaseModel):
@@ -88,7 +88,9 @@ class AutoStatus(BaseModel):
 
 
 class ToggleAuto(BaseModel):
-    enabled: bool | None = Field(default=None, description="set explicitly; omitted: flip the current mode")
+    enabled: StrictBool | None = Field(
+        default=None, description="set explicitly; omitted: flip the current mode"
+    )
 
 
 class DeleteResult(BaseModel):

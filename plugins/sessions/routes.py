@@ -1,10 +1,10 @@
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from mnemogate.core.dependencies import PageCursor, PageLimit, PrincipalDep, RegistryDep
+from mnemogate.core.fields import Timestamp
 from mnemogate.core.pagination import Page
 from mnemogate.plugins.sessions.models import (
     AutoStatus,
@@ -18,14 +18,14 @@ from mnemogate.plugins.sessions.models import (
 from mnemogate.plugins.sessions.service import SERVICE, SessionService
 
 
-def get_sessions(registry: RegistryDep) -> SessionService:
+async def get_sessions(registry: RegistryDep) -> SessionService:
     return registry.services[SERVICE]
 
 
 Sessions = Annotated[SessionService, Depends(get_sessions)]
 
-# Three packs by scope; the admin and write packs are mounted before the read pack so that
-# /api/sessions/diagnostic is not taken for a session id.
+# Three packs by scope. Session ids in paths use the uuid converter, so /api/sessions/vacuum or
+# /diagnostic can never be taken for an id, whatever the mount order.
 admin_router = APIRouter(prefix="/api/sessions")
 write_router = APIRouter(prefix="/api/sessions")
 read_router = APIRouter(prefix="/api/sessions")
@@ -48,7 +48,7 @@ async def auto_status(principal: PrincipalDep, sessions: Sessions) -> AutoStatus
     return sessions.auto_status(principal.tenant)
 
 
-@read_router.get("/{session_id}", summary="One session with its totals")
+@read_router.get("/{session_id:uuid}", summary="One session with its totals")
 async def get_session(session_id: uuid.UUID, principal: PrincipalDep, sessions: Sessions) -> SessionOut:
     return await sessions.get(principal.tenant, str(session_id))
 
@@ -58,7 +58,7 @@ async def create_session(body: SessionCreate, principal: PrincipalDep, sessions:
     return await sessions.create(principal.tenant, body.name, body.activate)
 
 
-@write_router.post("/{session_id}/activate", summary="Make a session the active one")
+@write_router.post("/{session_id:uuid}/activate", summary="Make a session the active one")
 async def activate_session(session_id: uuid.UUID, principal: PrincipalDep, sessions: Sessions) -> SessionOut:
     return await sessions.activate(principal.tenant, str(session_id))
 
@@ -75,7 +75,7 @@ async def delete_sessions(
     principal: PrincipalDep,
     sessions: Sessions,
     ids: Annotated[list[uuid.UUID] | None, Query(max_length=1000, description="sessions to delete")] = None,
-    before: Annotated[datetime | None, Query(description="sessions last used before this time")] = None,
+    before: Annotated[Timestamp | None, Query(description="sessions last used before this time")] = None,
     all: Annotated[bool, Query(description="delete every session of the tenant")] = False,
 ) -> DeleteResult:
     return await sessions.delete(principal.tenant, [str(i) for i in ids or ()], before, all)

@@ -81,7 +81,7 @@ async def test_large_exports_arrive_in_pieces(mnemogate_settings: Any) -> None:
 
 async def test_bad_filters_and_a_missing_sessions_plugin(client: httpx.AsyncClient, make_client: Any) -> None:
     naive = await client.get("/api/export/csv", params={"since": "2025-01-01T00:00:00"})
-    assert naive.status_code == 400 and "time zone" in naive.json()["error"]["message"]
+    assert naive.status_code == 422 and "time zone" in naive.json()["error"]["message"]
     assert (await client.get("/api/export/csv", params={"what": "keys"})).status_code == 422
     assert (await client.get("/api/export/json", params={"session_id": "nope"})).status_code == 422
     async with make_client(disabled=["sessions"]) as without:

@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.parser import text_string_to_metric_families
 
 from mnemogate.core.errors import StartupError
+from mnemogate.core.plugins import BUILTIN_PLUGINS
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import build_app, running, served
 
@@ -138,14 +139,14 @@ async def test_latency_histogram_and_in_flight_gauge(client: httpx.AsyncClient) 
 
 async def test_plugin_gauge(client: httpx.AsyncClient) -> None:
     samples = await scrape(client)
-    assert value(samples, "mnemogate_plugins", state="enabled") == 5
+    assert value(samples, "mnemogate_plugins", state="enabled") == len(BUILTIN_PLUGINS)
     assert value(samples, "mnemogate_plugins", state="disabled") == 0
 
 
 async def test_plugin_gauge_counts_disabled_plugins(make_client: Any) -> None:
     async with make_client(disabled=["ratelimit", "auth"]) as client:
         samples = await scrape(client)
-    assert value(samples, "mnemogate_plugins", state="enabled") == 3
+    assert value(samples, "mnemogate_plugins", state="enabled") == len(BUILTIN_PLUGINS) - 2
     assert value(samples, "mnemogate_plugins", state="disabled") == 2
 
 

@@ -91,7 +91,8 @@ async def test_manual_mode_create_and_activate(client: httpx.AsyncClient) -> Non
 
 
 async def test_bad_session_requests_get_clear_errors(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/api/sessions/not-a-uuid")).status_code == 422
+    # Session ids in paths must be UUIDs (the uuid converter): anything else is no route at all.
+    assert (await client.get("/api/sessions/not-a-uuid")).status_code == 404
     missing = await client.get("/api/sessions/0b7e5b1a-7a43-4c4b-9e5e-51c1c1b0a0ff")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert (await client.get("/api/sessions/active")).status_code == 404

@@ -13,9 +13,10 @@ from fastapi import APIRouter
 from mnemogate.core import __version__
 from mnemogate.core.db import Database
 from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.plugins import BUILTIN_PLUGINS, builtin_name
 from mnemogate.core.testing import running
 
-BUILTINS = ["system", "hardening", "observability", "auth", "ratelimit"]
+BUILTINS = [builtin_name(module) for module in BUILTIN_PLUGINS]
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/none"
 
 
