@@ -33,7 +33,7 @@ from mnemogate.core.db import Database
 from mnemogate.core.errors import BadRequest, NotFound, describe_exception
 from mnemogate.core.events import Events
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
-from mnemogate.plugins.sessions import tokens
+from mnemogate.core import tokens
 from mnemogate.plugins.sessions.models import (
     AutoStatus,
     DeleteResult,
