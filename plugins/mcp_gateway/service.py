@@ -29,7 +29,7 @@ from mnemogate.core.contracts import (
     McpToolCall,
 )
 from mnemogate.core.dependencies import get_principal
-from mnemogate.core.errors import NotFound, describe_exception, scrub
+from mnemogate.core.errors import NotFound, StartupError, describe_exception, scrub
 from mnemogate.core.pagination import Page, newest_first, page_of_rows, page_of_sequence
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.mcp_gateway import rpc
@@ -212,26 +212,47 @@ class McpGateway:
         self.settings = settings
         self.log = CallLog(registry, settings)
         self.servers: dict[str, Upstream] = {}
-        self._stack = AsyncExitStack()
+        self._stopping = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start every registered server. Their SDK contexts (task groups, cancel scopes) are
+        entered and left by one task of the gateway's own, since a host may run start-up and
+        shutdown in different tasks (test fixtures do)."""
         self.log.start()
-        owners = {
-            name: plugin for (kind, name), plugin in self.registry.owners.items() if kind == "mcp_servers"
-        }
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(ready), name="mcp-gateway")
         try:
-            for name, value in self.registry.mcp_servers.items():
-                upstream = self._upstream(name, owners.get(name, "?"), value)
-                self.servers[name] = upstream
-                await upstream.start(self._stack)
+            await ready
         except BaseException:
             await self.stop()
             raise
 
+    async def _keep(self, ready: asyncio.Future[None]) -> None:
+        owners = {
+            name: plugin for (kind, name), plugin in self.registry.owners.items() if kind == "mcp_servers"
+        }
+        try:
+            async with AsyncExitStack() as stack:
+                for name, value in self.registry.mcp_servers.items():
+                    upstream = self._upstream(name, owners.get(name, "?"), value)
+                    self.servers[name] = upstream
+                    await upstream.start(stack)
+                ready.set_result(None)
+                await self._stopping.wait()
+        except BaseException as exc:
+            if ready.done():
+                raise
+            ready.set_exception(exc)
+
     async def stop(self) -> None:
-        await self._stack.aclose()
+        self._stopping.set()
+        if self._keeper is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         await self.log.stop()
 
     def _upstream(self, name: str, plugin: str, value: Any) -> Upstream:
@@ -256,6 +277,11 @@ class McpGateway:
         if not hasattr(server, "streamable_http_app") and callable(value):
             with sdk_leaves_logging_alone():
                 server = value(self.registry)
+        if not (hasattr(server, "streamable_http_app") and hasattr(server, "middleware")):
+            raise StartupError(
+                f"plugin {plugin!r} registered MCP server {name!r} as a {type(value).__name__}: expected an "
+                "mcp MCPServer or Server, a factory returning one, or an ExternalMcpServer"
+            )
         return InProcessServer(
             name,
             plugin,
