@@ -494,4 +494,6 @@ def _failure(exc: BaseException) -> str:
         return _failure(exc.exceptions[0]) if exc.exceptions else "failed"
     if isinstance(exc, TimeoutError):
         return "timed out while connecting"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"  # without the file name
     return scrub(f"{type(exc).__name__}: {exc}")[:300]

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 STDERR_MARKER = "EXTERNAL-STDERR-SECRET-7f3a"
 
@@ -45,7 +46,7 @@ def build() -> MCPServer:
     @server.tool()
     def fail() -> str:
         """Report a failure."""
-        raise ValueError("this tool always fails")
+        raise ToolError("this tool always fails")
 
     @server.tool()
     def crash() -> str:
