@@ -37,34 +37,41 @@ def normalise(text: str) -> str:
 
 
 def elide(text: str, budget: int) -> str:
-    """Keep whole lines from the start and the end within ``budget`` tokens."""
+    """Keep whole lines from the start and the end within ``budget`` tokens, the marker included."""
     if tokens.count_text(text) <= budget:
         return text
     lines = text.splitlines()
-    half = max(budget // 2, 1)
+    if len(lines) == 1:
+        # One long line: keep its two ends, about four characters a token.
+        size = max(budget - 12, 2) * 2
+        return f"{text[:size]} [... middle omitted ...] {text[-size:]}"
+    head, tail = _ends(lines, max(budget // 2, 1))
+    while True:
+        omitted = tokens.count_text("\n".join(lines[len(head) : len(lines) - len(tail)]))
+        result = "\n".join([*head, f"[... {omitted} tokens omitted ...]", *tail])
+        if tokens.count_text(result) <= budget or not (head or tail):
+            return result
+        (head if len(head) > len(tail) else tail).pop(-1 if len(head) > len(tail) else 0)
+
+
+def _ends(lines: list[str], half: int) -> tuple[list[str], list[str]]:
+    """The first lines, then the last ones, each within about ``half`` tokens."""
     head: list[str] = []
     used = 0
     for line in lines:
-        cost = tokens.count_text(line) + 1
-        if used + cost > half:
+        used += tokens.count_text(line) + 1
+        if used > half:
             break
         head.append(line)
-        used += cost
     tail: list[str] = []
     used = 0
     for line in reversed(lines[len(head) :]):
-        cost = tokens.count_text(line) + 1
-        if used + cost > half:
+        used += tokens.count_text(line) + 1
+        if used > half:
             break
         tail.append(line)
-        used += cost
     tail.reverse()
-    left_out = lines[len(head) : len(lines) - len(tail)]
-    omitted = tokens.count_text("\n".join(left_out))
-    if not head and not tail:
-        # One long line: cut by characters instead (about four per token).
-        return text[: budget * 2] + f" [... {omitted} tokens omitted ...] " + text[-budget * 2 :]
-    return "\n".join([*head, f"[... {omitted} tokens omitted ...]", *tail])
+    return head, tail
 
 
 def compress_text(text: str, budget: int | None = None) -> str:

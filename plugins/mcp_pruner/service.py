@@ -5,7 +5,8 @@ tool results answering it is one unit, kept or removed whole, so no tool result 
 System messages and the last ``keep_last`` units are never removed. Every other unit gets a
 score, ``(1 - w) * relevance + w * recency``: relevance to the query (by default the last user
 message) is the cosine similarity of embeddings from a registered embedder, or, without one, a
-lexical overlap weighted by term rarity; recency is the unit's position. The lowest scores go
+lexical overlap weighted by term rarity, scaled so the most relevant unit has 1; recency is the
+unit's position (0 first, 1 last). The lowest scores go
 first until the list fits.
 """
 
@@ -169,7 +170,10 @@ class Pruner:
                 method = {"method": "embedding", "embedder": name}
         else:
             method = self._lexical(candidates, query, missing or "")
+        # Relative to the most relevant candidate, so relevance and recency weigh on one scale.
+        strongest = max((u.relevance for u in candidates), default=0.0)
         for unit in candidates:
+            unit.relevance = unit.relevance / strongest if strongest > 0 else 0.0
             unit.score = (1 - weight) * unit.relevance + weight * unit.recency
         return method
 
