@@ -84,6 +84,7 @@ class CallLog:
         self._task: asyncio.Task[None] | None = None
         metrics = registry.services.get("metrics")
         self._calls = self._seconds = None
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         if metrics is not None:
             self._calls = metrics.counter(
                 "mnemogate_mcp_tool_calls_total",
@@ -107,8 +108,13 @@ class CallLog:
 
     async def record(self, call: McpToolCall, known_tool: bool) -> None:
         if self._calls is not None and self._seconds is not None:
-            self._calls.labels(call.server, call.tool if known_tool else UNKNOWN_TOOL, call.outcome).inc()
-            self._seconds.labels(call.server).observe(call.latency_ms / 1000)
+            key = (call.server, call.tool if known_tool else UNKNOWN_TOOL, call.outcome)
+            children = self._children.get(key)
+            if children is None:
+                # Label lookups cost more than the observation; keep the children per series.
+                children = self._children[key] = (self._calls.labels(*key), self._seconds.labels(call.server))
+            children[0].inc()
+            children[1].observe(call.latency_ms / 1000)
         await self.registry.events.publish(GATEWAY_CHANNEL, TOOL_CALL_EVENT, call.tenant, _event(call))
         if len(self._pending) >= MAX_PENDING:
             log.error("the MCP call log is %d calls behind; dropping a record", MAX_PENDING)

@@ -25,7 +25,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.runner import serve_one
+from mcp.server.runner import ServerRunner, aclose_shielded
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError, NoBackChannelError
@@ -165,6 +165,8 @@ class InProcessServer:
         self._lowlevel: Any = None
         self._lifespan_state: Any = None
         self._session_manager: Any = None
+        self._stack: AsyncExitStack | None = None
+        self._runners: dict[str, ServerRunner[Any]] = {}
 
     async def start(self, stack: AsyncExitStack) -> None:
         security = (
@@ -180,10 +182,16 @@ class InProcessServer:
         self.server.streamable_http_app(streamable_http_path="/", transport_security=security)
         self._session_manager = self.server.session_manager
         self._lowlevel = self._session_manager.app
-        if self._bound not in self.server.middleware:
-            self.server.middleware.append(self._bound)
+        # A server registered as an object (not a factory) outlives a restart: drop the bound of
+        # the previous start before adding this one.
+        self.server.middleware[:] = [
+            m for m in self.server.middleware if not isinstance(getattr(m, "__self__", None), InProcessServer)
+        ]
+        self.server.middleware.append(self._bound)
         self._lifespan_state = await stack.enter_async_context(self._lowlevel.lifespan(self._lowlevel))
         await stack.enter_async_context(self._session_manager.run())
+        self._stack = stack
+        self._runners.clear()
         listed = await self.request("tools/list", None, None)
         self.tools = [tool["name"] for tool in listed.get("tools", [])]
         self.status = "ready"
@@ -193,20 +201,23 @@ class InProcessServer:
         self.status = "stopped"
 
     async def request(self, method: str, params: dict[str, Any] | None, http_request: Any) -> dict[str, Any]:
-        version = _protocol_version(http_request)
-        connection = Connection.from_envelope(version, None, None)
+        runner = self._runners.get(_protocol_version(http_request))
+        if runner is None:
+            runner = self._runner(_protocol_version(http_request))
         dispatch = _InProcessDispatch(next(self._ids), ServerMessageMetadata(request_context=http_request))
         try:
-            return await serve_one(
-                self._lowlevel,
-                dispatch,  # type: ignore[arg-type]
-                method,
-                params,
-                connection=connection,
-                lifespan_state=self._lifespan_state,
-            )
+            return await runner.on_request(dispatch, method, params)  # type: ignore[arg-type]
         except Exception as exc:
             raise rpc_error(exc) from None
+
+    def _runner(self, version: str) -> ServerRunner[Any]:
+        """The SDK's request kernel over a connection born initialized at ``version``: the
+        gateway's HTTP exchanges are stateless, so one connection per protocol version serves
+        them all (an ``initialize`` through it negotiates that same version)."""
+        connection = Connection.from_envelope(version, None, None)
+        self._stack.push_async_callback(aclose_shielded, connection)  # type: ignore[union-attr]
+        runner = self._runners[version] = ServerRunner(self._lowlevel, connection, self._lifespan_state)
+        return runner
 
     async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._session_manager.handle_request(scope, receive, send)

@@ -24,9 +24,11 @@ Data = Annotated[Any, Field(description="the JSON document inline (a value, or J
 FilePath = Annotated[str | None, Field(description="a JSON file in the allowed roots (instead of data)")]
 
 
-async def _run(work: Callable[..., T], *args: Any) -> T:
+async def _run(work: Callable[..., T], *args: Any, reads_file: bool) -> T:
+    """Work on a file runs in a thread; inline data is already in memory (parsed with the
+    request), so querying it runs here, without a thread hop."""
     try:
-        return await asyncio.to_thread(work, *args)
+        return await asyncio.to_thread(work, *args) if reads_file else work(*args)
     except QueryError as exc:
         raise ToolError(str(exc)) from None
 
@@ -49,13 +51,13 @@ def build(registry: Registry) -> MCPServer:
         path: FilePath = None,
     ) -> dict[str, Any]:
         """Query a JSON document with JMESPath (one result) or JSONPath (every match, with its path)."""
-        return await _run(query, expression, language, data, path)
+        return await _run(query, expression, language, data, path, reads_file=path is not None)
 
     @server.tool(annotations=READ_ONLY)
     async def infer_schema(data: Data = None, path: FilePath = None) -> dict[str, Any]:
         """Infer a JSON Schema for a document: types, object properties (required when present in
         every sampled item) and array items."""
-        return await _run(infer, data, path)
+        return await _run(infer, data, path, reads_file=path is not None)
 
     @server.tool(annotations=READ_ONLY)
     async def stream_query(
@@ -70,6 +72,6 @@ def build(registry: Registry) -> MCPServer:
     ) -> dict[str, Any]:
         """Stream the items of a large JSON file one at a time (never whole in memory), filter
         them with a JMESPath condition, project them, and page with offset/limit."""
-        return await _run(engine.stream, path, items_path, where, select, offset, limit)
+        return await _run(engine.stream, path, items_path, where, select, offset, limit, reads_file=True)
 
     return server
