@@ -241,16 +241,19 @@ class McpGateway:
             name: plugin for (kind, name), plugin in self.registry.owners.items() if kind == "mcp_servers"
         }
         try:
+            # Every registration is checked (and factories called) before any server starts.
+            for name, value in self.registry.mcp_servers.items():
+                self.servers[name] = self._upstream(name, owners.get(name, "?"), value)
             async with AsyncExitStack() as stack:
-                for name, value in self.registry.mcp_servers.items():
-                    upstream = self._upstream(name, owners.get(name, "?"), value)
-                    self.servers[name] = upstream
+                for upstream in self.servers.values():
                     await upstream.start(stack)
                 ready.set_result(None)
                 await self._stopping.wait()
         except BaseException as exc:
             if ready.done():
                 raise
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # the SDK's task groups wrap what went wrong
             ready.set_exception(exc)
 
     async def stop(self) -> None:
