@@ -103,3 +103,18 @@ async def test_an_external_server_has_no_direct_endpoint(app_with: Any) -> None:
     ):
         response = await client.post("/mcp/servers/ext", json={}, headers={"Accept": "application/json"})
     assert response.status_code == 404
+
+
+async def test_the_sdk_client_works_against_the_rpc_endpoint_too(app_with: Any) -> None:
+    """/rpc answers plain JSON and 202 for notifications, which the SDK's streamable-HTTP client
+    accepts: MCP clients can use the gateway's endpoint for external servers as well."""
+    async with served(app_with(mcp_gateway={"servers": [stdio_settings()]})) as base:
+        async with mcp_client(f"{base}/api/mcp-gateway/ext/rpc") as session:
+            assert session.server_info is not None and session.server_info.name == "external-test-server"
+            result = await session.call_tool("add", {"a": 20, "b": 22})
+            assert result.structured_content == {"result": 42}
+            prompt = await session.get_prompt("greet", {"name": "Ada"})
+            assert prompt.messages[0].content.text == "Say hello to Ada."  # type: ignore[union-attr]
+        async with mcp_client(f"{base}/api/mcp-gateway/json-query/rpc") as session:
+            result = await session.call_tool("query_json", {"expression": "a", "data": {"a": 5}})
+            assert result.structured_content == {"language": "jmespath", "result": 5}
