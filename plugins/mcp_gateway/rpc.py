@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 from mnemogate.core.errors import scrub
 
@@ -138,7 +138,3 @@ async def answer(
             except RpcError as exc:
                 responses.append(error_response(call.id, exc))
     return responses
-
-
-def internal_error() -> RpcError:
-    return RpcError(INTERNAL_ERROR, "Internal error")
