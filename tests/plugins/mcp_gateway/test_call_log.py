@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from mnemogate.core.contracts import McpToolCall
@@ -170,3 +171,27 @@ async def test_the_log_survives_a_restart_and_can_be_switched_off(
     async with running(quiet) as client:
         await mcp_call(client, "json-query", "infer_schema", {"data": 1})
         assert len((await client.get("/api/mcp-gateway/calls")).json()["items"]) == 1
+
+
+@pytest.mark.postgres
+async def test_the_log_and_thought_histories_on_postgresql(
+    make_app: Any, postgres_url: str, mcp_call: Any
+) -> None:
+    app = make_app(database_url=postgres_url)
+    thought = {
+        "thought": "t",
+        "nextThoughtNeeded": True,
+        "thoughtNumber": 9007199254740991,
+        "totalThoughts": 1,
+    }
+    headers = {"X-Session-ID": "pg"}
+    async with running(app) as client:
+        first = await mcp_call(client, "sequential-thinking", "sequentialthinking", thought, headers=headers)
+        assert first["structuredContent"]["totalThoughts"] == 9007199254740991
+    async with running(app) as client:
+        again = await mcp_call(client, "sequential-thinking", "sequentialthinking", thought, headers=headers)
+        assert again["structuredContent"]["thoughtHistoryLength"] == 2
+        calls = (await client.get("/api/mcp-gateway/calls", params={"tool": "sequentialthinking"})).json()[
+            "items"
+        ]
+        assert [c["outcome"] for c in calls] == ["ok", "ok"]
