@@ -323,3 +323,71 @@ class Detector(Protocol):
     kind: str
 
     def find(self, text: str) -> Iterable[Span]: ...
+
+
+# -- MCP -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalMcpServer:
+    """An MCP server outside the process, for ``register_mcp_servers``: started as a subprocess
+    speaking stdio (``command`` with ``args``, ``env``, ``cwd``) or reached over streamable HTTP
+    (``url`` with ``headers``). ``timeout_seconds`` bounds each call and ``max_concurrency`` the
+    calls in flight; ``None`` takes the gateway's defaults."""
+
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float | None = None
+    max_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an external MCP server has either a command (stdio) or a url (streamable HTTP)")
+
+    @property
+    def transport(self) -> Literal["stdio", "streamable-http"]:
+        return "stdio" if self.command is not None else "streamable-http"
+
+
+MCP_CALLER_STATE = "mcp_caller"
+
+
+@dataclass(frozen=True, slots=True)
+class McpCaller:
+    """Who calls a tool of an in-process MCP server. The MCP gateway puts it in the state of the
+    HTTP request it serves (``scope["state"][MCP_CALLER_STATE]``); a tool reads it from its
+    request context (``McpCaller.of(ctx.request_context.request)``)."""
+
+    tenant: str = DEFAULT_TENANT
+    session_id: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, request: Any) -> McpCaller:
+        scope = getattr(request, "scope", None) or {}
+        caller = (scope.get("state") or {}).get(MCP_CALLER_STATE)
+        return caller if isinstance(caller, McpCaller) else cls()
+
+
+@dataclass(slots=True)
+class McpToolCall:
+    """A finished ``tools/call`` through the MCP gateway, handed to ``mcp_tool_called`` hooks:
+    which server and tool, with what arguments, for whom, and how it went (``outcome`` is
+    ``ok``, ``tool_error`` when the tool reported a failure, or ``error`` when the call itself
+    failed: unknown tool, invalid arguments, timeout, server down)."""
+
+    id: str
+    tenant: str
+    session_id: str | None
+    request_id: str | None
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    outcome: Literal["ok", "tool_error", "error"]
+    error: str | None
+    latency_ms: float
+    at: datetime = field(default_factory=utcnow)

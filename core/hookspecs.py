@@ -172,11 +172,15 @@ def register_sanitizers(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def register_mcp_servers(register: Callable[..., None]) -> None:
+def register_mcp_servers(register: Callable[..., None], registry: Registry) -> None:
     """Contribute MCP servers the gateway can route to (may be async).
 
-    Call ``register(name, server)`` with an in-process MCP server object or a description of
-    an external one (stdio command or streamable-HTTP URL).
+    Call ``register(name, server)`` where ``server`` is an in-process MCP server (the ``mcp``
+    SDK's ``MCPServer`` or low-level ``Server``), a factory ``server(registry)`` returning one
+    (called when the gateway starts; build ``MCPServer`` objects there), or an
+    ``ExternalMcpServer`` describing a stdio command or a streamable-HTTP URL. The MCP gateway
+    routes ``/api/mcp-gateway/{name}/rpc`` to it. ``registry`` gives the plugin its settings,
+    since external servers are usually configured ones.
     """
 
 

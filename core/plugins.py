@@ -36,6 +36,13 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.proxy",
     "mnemogate.plugins.exports",
     "mnemogate.plugins.websocket",
+    # MCP servers first: they start (publish their services) before the gateway builds them.
+    "mnemogate.plugins.mcp_sequential_thinking",
+    "mnemogate.plugins.mcp_fast_filesystem",
+    "mnemogate.plugins.mcp_json_query",
+    "mnemogate.plugins.mcp_context_compression",
+    "mnemogate.plugins.mcp_pruner",
+    "mnemogate.plugins.mcp_gateway",
 )
 
 

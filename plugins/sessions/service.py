@@ -28,12 +28,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
+from mnemogate.core import tokens
 from mnemogate.core.contracts import ChatContext, utcnow
 from mnemogate.core.db import Database
 from mnemogate.core.errors import BadRequest, NotFound, describe_exception
 from mnemogate.core.events import Events
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
-from mnemogate.plugins.sessions import tokens
 from mnemogate.plugins.sessions.models import (
     AutoStatus,
     DeleteResult,

@@ -50,7 +50,7 @@ class ResourcePlugin:
 
 
 async def test_resource_hooks_fill_the_registry_with_attribution(make_app: Any) -> None:
-    app = make_app(plugins=[ResourcePlugin()])
+    app = make_app(plugins=[ResourcePlugin()], disabled=["mcp_gateway"])
     async with running(app):
         registry = app.state.registry
         assert "sqlite-test" in registry.storage_backends
@@ -295,7 +295,7 @@ def test_every_hook_is_implemented_by_some_test_plugin() -> None:
 
 async def test_an_app_can_start_again_after_it_stopped(make_app: Any) -> None:
     """Test clients and reloaders run an app's lifespan more than once."""
-    app = make_app(plugins=[ResourcePlugin()])
+    app = make_app(plugins=[ResourcePlugin()], disabled=["mcp_gateway"])
     for _ in range(2):
         async with running(app) as client:
             assert (await client.get("/api/v1/stats")).status_code == 200

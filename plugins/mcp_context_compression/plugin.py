@@ -1,0 +1,16 @@
+from typing import Any
+
+from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.registry import Registry
+from mnemogate.plugins.mcp_context_compression import server
+from mnemogate.plugins.mcp_context_compression.settings import ContextCompressionSettings
+
+
+@hookimpl
+def register_settings(register: Any) -> None:
+    register(ContextCompressionSettings)
+
+
+@hookimpl
+def register_mcp_servers(register: Any, registry: Registry) -> None:
+    register("context-compression", server.build)

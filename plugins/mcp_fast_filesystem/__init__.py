@@ -1,0 +1,1 @@
+"""The ``fast-filesystem`` MCP server: file tools confined to configured roots."""

@@ -1,0 +1,16 @@
+from typing import Any
+
+from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.registry import Registry
+from mnemogate.plugins.mcp_pruner import server
+from mnemogate.plugins.mcp_pruner.settings import PrunerSettings
+
+
+@hookimpl
+def register_settings(register: Any) -> None:
+    register(PrunerSettings)
+
+
+@hookimpl
+def register_mcp_servers(register: Any, registry: Registry) -> None:
+    register("pruner", server.build)

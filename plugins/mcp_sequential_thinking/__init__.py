@@ -1,0 +1,1 @@
+"""The ``sequential-thinking`` MCP server, compatible with the reference server's tool."""
