@@ -31,6 +31,12 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.observability",
     "mnemogate.plugins.auth",
     "mnemogate.plugins.ratelimit",
+    "mnemogate.plugins.sqlite_index",
+    "mnemogate.plugins.embedders",
+    "mnemogate.plugins.memory",
+    "mnemogate.plugins.episodic",
+    "mnemogate.plugins.semantic",
+    "mnemogate.plugins.procedural",
 )
 
 

@@ -1,0 +1,477 @@
+"""``SqliteMemoryIndex``: the ``MemoryIndex`` of an SQLite database.
+
+The database is the truth: every item's row (float32 vector, text, filter attributes) lives in
+``memidx_items`` and is written in the caller's transaction, FTS5 follows it through triggers,
+and every write bumps the (tenant, kind) partition's sequence number. The in-memory partitions
+are derived: loaded on first search (from a snapshot when one is valid, else from the rows),
+brought up to date after each commit, and checked against the sequence number before every
+search, so writes by another process (a second worker) are seen too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mnemogate.core.contracts import Hit, IndexedText, IndexFilters, IndexItem
+from mnemogate.core.db import Database
+from mnemogate.core.errors import BadRequest
+from mnemogate.plugins.sqlite_index.partition import Change, Partition
+from mnemogate.plugins.sqlite_index.settings import SqliteIndexSettings
+
+log = logging.getLogger("mnemogate.sqlite_index")
+
+CATCH_UP_BATCH = 20_000
+_PENDING = "mnemogate.sqlite_index.pending"
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to help keyword ranking; dropping them keeps FTS5 from scoring most rows.
+_STOPWORD_TEXT = (
+    "a an and are as at be been but by did do does for from had has have he her him his how i "
+    "if in into is it its me my of on or our she so than that the their them then there these "
+    "they this to was we were what when where which who whom why will with would you your"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split(" "))
+
+_UPSERT = text(
+    """INSERT INTO memidx_items
+        (id, tenant, kind, seq, deleted, user_id, agent_id, session_id, occurred_at, metadata, text, vector)
+    VALUES (:id, :tenant, :kind, :seq, 0, :user_id, :agent_id, :session_id, :occurred_at, :metadata, :text,
+            :vector)
+    ON CONFLICT (tenant, kind, id) DO UPDATE SET
+        seq = excluded.seq, deleted = 0, user_id = excluded.user_id, agent_id = excluded.agent_id,
+        session_id = excluded.session_id, occurred_at = excluded.occurred_at,
+        metadata = excluded.metadata, text = excluded.text, vector = excluded.vector"""
+)
+_DELETE = text(
+    """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector = NULL, metadata = NULL
+    WHERE tenant = :tenant AND kind = :kind AND id IN :ids AND deleted = 0"""
+).bindparams(bindparam("ids", expanding=True))
+_NEXT_SEQ = text(
+    """INSERT INTO memidx_partitions (tenant, kind, seq) VALUES (:tenant, :kind, 1)
+    ON CONFLICT (tenant, kind) DO UPDATE SET seq = seq + 1 RETURNING seq"""
+)
+_SEQ = text("SELECT seq FROM memidx_partitions WHERE tenant = :tenant AND kind = :kind")
+# Keyset over (seq, rowid), which the (tenant, kind, seq) index serves in order.
+_CHANGES = text(
+    """SELECT rowid, seq, deleted, user_id, agent_id, session_id, occurred_at, vector FROM memidx_items
+    WHERE tenant = :tenant AND kind = :kind AND seq <= :upto
+      AND (seq > :seq OR (seq = :seq AND rowid > :rowid))
+    ORDER BY seq, rowid LIMIT :limit"""
+)
+_ROWS = text("SELECT rowid, id, vector FROM memidx_items WHERE rowid IN :rowids").bindparams(
+    bindparam("rowids", expanding=True)
+)
+_IDS = text("SELECT rowid, id FROM memidx_items WHERE rowid IN :rowids").bindparams(
+    bindparam("rowids", expanding=True)
+)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _vector_bytes(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query: the query's words (stop words dropped unless nothing else is left),
+    quoted so user input is never FTS5 syntax, any of them matching (BM25 ranks)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS] or words
+    if not content:
+        return None
+    return " OR ".join(f'"{w}"' for w in content)
+
+
+def metadata_clause(metadata: dict[str, Any], params: dict[str, Any], column: str = "metadata") -> str:
+    clauses = []
+    for number, (key, value) in enumerate(sorted(metadata.items())):
+        if not isinstance(value, str | int | float | bool):
+            raise BadRequest(f"metadata filter {key!r}: only strings, numbers and booleans can be matched")
+        params[f"mk{number}"] = "$." + json.dumps(str(key))
+        params[f"mv{number}"] = int(value) if isinstance(value, bool) else value
+        clauses.append(f"json_extract({column}, :mk{number}) = :mv{number}")
+    return " AND ".join(clauses)
+
+
+class SqliteMemoryIndex:
+    def __init__(self, db: Database, settings: SqliteIndexSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.partitions: dict[tuple[str, str], Partition] = {}
+        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.snapshot_dir: Path | None = (
+            db.path.with_name(db.path.name + ".index") if db.path is not None and settings.snapshots else None
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.snapshot_dir is None:
+            return
+        store_id = await self.get_meta("store_id")
+        embedder = await self.get_meta("embedder")
+        for (tenant, kind), partition in self.partitions.items():
+            if not partition.approximate:
+                continue
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            header = {"tenant": tenant, "kind": kind, "store_id": store_id, "embedder": embedder}
+            await asyncio.to_thread(partition.save, self._stem(tenant, kind), header)
+
+    def _stem(self, tenant: str, kind: str) -> Path:
+        assert self.snapshot_dir is not None
+        digest = hashlib.sha256(f"{tenant}\0{kind}".encode()).hexdigest()[:24]
+        return self.snapshot_dir / digest
+
+    # -- writes (in the caller's transaction) --------------------------------------------------
+
+    async def upsert(self, session: AsyncSession, tenant: str, kind: str, items: Sequence[IndexItem]) -> None:
+        if not items:
+            return
+        seq = (await session.execute(_NEXT_SEQ, {"tenant": tenant, "kind": kind})).scalar_one()
+        rows = []
+        for item in items:
+            attrs = item.attrs
+            metadata = attrs.get("metadata")
+            rows.append(
+                {
+                    "id": item.id,
+                    "tenant": tenant,
+                    "kind": kind,
+                    "seq": seq,
+                    "user_id": attrs.get("user_id"),
+                    "agent_id": attrs.get("agent_id"),
+                    "session_id": attrs.get("session_id"),
+                    "occurred_at": _epoch(attrs.get("occurred_at")),
+                    "metadata": json.dumps(metadata) if metadata else None,
+                    "text": item.text,
+                    "vector": _vector_bytes(item.vector),
+                }
+            )
+        await session.execute(_UPSERT, rows)
+        self._refresh_after_commit(session, tenant, kind)
+
+    async def delete(self, session: AsyncSession, tenant: str, kind: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        seq = (await session.execute(_NEXT_SEQ, {"tenant": tenant, "kind": kind})).scalar_one()
+        await session.execute(_DELETE, {"tenant": tenant, "kind": kind, "ids": list(ids), "seq": seq})
+        self._refresh_after_commit(session, tenant, kind)
+
+    def _refresh_after_commit(self, session: AsyncSession, tenant: str, kind: str) -> None:
+        pending: set[tuple[str, str]] | None = session.info.get(_PENDING)
+        if pending is None:
+            pending = session.info[_PENDING] = set()
+            sync = session.sync_session
+            event.listen(sync, "after_commit", self._committed)
+            event.listen(sync, "after_rollback", lambda s: s.info.pop(_PENDING, None))
+        pending.add((tenant, kind))
+
+    def _committed(self, sync_session: Any) -> None:
+        # The in-memory index follows the commit; a search before this task runs catches up
+        # by itself (it compares sequence numbers), so nothing is ever missed.
+        loop = asyncio.get_running_loop()
+        for key in sync_session.info.pop(_PENDING, ()):
+            if key in self.partitions:
+                task = loop.create_task(self._refresh(*key))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _refresh(self, tenant: str, kind: str) -> None:
+        try:
+            await self._partition(tenant, kind)
+        except Exception as exc:
+            log.warning("index refresh of %s/%s failed: %s", tenant, kind, type(exc).__name__)
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self.db.read() as session:
+            return (
+                await session.execute(text("SELECT value FROM memidx_meta WHERE key = :k"), {"k": key})
+            ).scalar()
+
+    async def set_meta(self, session: AsyncSession, key: str, value: str) -> None:
+        await session.execute(
+            text(
+                "INSERT INTO memidx_meta (key, value) VALUES (:k, :v) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            {"k": key, "v": value},
+        )
+
+    async def count(self, tenant: str | None = None, kind: str | None = None) -> int:
+        clauses, params = ["deleted = 0"], {}
+        if tenant is not None:
+            clauses.append("tenant = :tenant")
+            params["tenant"] = tenant
+        if kind is not None:
+            clauses.append("kind = :kind")
+            params["kind"] = kind
+        async with self.db.read() as session:
+            sql = f"SELECT count(*) FROM memidx_items WHERE {' AND '.join(clauses)}"
+            return int((await session.execute(text(sql), params)).scalar_one())
+
+    async def texts(self, *, batch: int = 256) -> AsyncIterator[list[IndexedText]]:
+        last = 0
+        while True:
+            async with self.db.read() as session:
+                rows = (
+                    await session.execute(
+                        text(
+                            "SELECT rowid, tenant, kind, id, text FROM memidx_items "
+                            "WHERE deleted = 0 AND rowid > :last ORDER BY rowid LIMIT :n"
+                        ),
+                        {"last": last, "n": batch},
+                    )
+                ).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [IndexedText(tenant=r[1], kind=r[2], id=r[3], text=r[4]) for r in rows]
+
+    async def set_vectors(
+        self, session: AsyncSession, items: Sequence[IndexedText], vectors: np.ndarray
+    ) -> None:
+        by_partition: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for item, vector in zip(items, vectors, strict=True):
+            by_partition.setdefault((item.tenant, item.kind), []).append(
+                {"tenant": item.tenant, "kind": item.kind, "id": item.id, "vector": _vector_bytes(vector)}
+            )
+        for (tenant, kind), rows in by_partition.items():
+            seq = (await session.execute(_NEXT_SEQ, {"tenant": tenant, "kind": kind})).scalar_one()
+            for row in rows:
+                row["seq"] = seq
+            await session.execute(
+                text(
+                    "UPDATE memidx_items SET vector = :vector, seq = :seq "
+                    "WHERE tenant = :tenant AND kind = :kind AND id = :id"
+                ),
+                rows,
+            )
+            self._refresh_after_commit(session, tenant, kind)
+        if self.snapshot_dir is not None and self.snapshot_dir.exists():
+            for path in self.snapshot_dir.iterdir():
+                path.unlink()
+        self.partitions.clear()
+
+    # -- the in-memory partitions --------------------------------------------------------------
+
+    async def _partition(self, tenant: str, kind: str) -> Partition | None:
+        """The partition, up to date with the database; None when it has no items yet."""
+        key = (tenant, kind)
+        async with self.db.read() as session:
+            seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
+        if seq is None:
+            return None
+        partition = self.partitions.get(key)
+        if partition is not None and partition.seq >= seq:
+            return partition
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            partition = self.partitions.get(key)
+            if partition is None:
+                partition = await self._restore(tenant, kind, seq)
+                self.partitions[key] = partition
+            if partition.seq < seq:
+                await self._catch_up(tenant, kind, partition, seq)
+        return partition
+
+    def _new_partition(self, dim: int) -> Partition:
+        return Partition(
+            dim,
+            exact_limit=self.settings.exact_limit,
+            ivf_lists=self.settings.ivf_lists,
+            ivf_probes=self.settings.ivf_probes,
+        )
+
+    async def _restore(self, tenant: str, kind: str, seq: int) -> Partition:
+        dim = await self._dimension(tenant, kind)
+        if self.snapshot_dir is not None and self._stem(tenant, kind).with_suffix(".json").exists():
+            stem = self._stem(tenant, kind)
+            try:
+                partition, header = await asyncio.to_thread(
+                    Partition.load,
+                    stem,
+                    dim,
+                    exact_limit=self.settings.exact_limit,
+                    ivf_lists=self.settings.ivf_lists,
+                    ivf_probes=self.settings.ivf_probes,
+                )
+                valid = (
+                    header.get("store_id") == await self.get_meta("store_id")
+                    and header.get("embedder") == await self.get_meta("embedder")
+                    and partition.seq <= seq
+                    and partition.ivf.d == dim
+                )
+                if valid:
+                    return partition
+                log.info("index snapshot of %s/%s is stale; rebuilding from the database", tenant, kind)
+            except Exception as exc:
+                log.warning(
+                    "index snapshot of %s/%s unreadable (%s); rebuilding", tenant, kind, type(exc).__name__
+                )
+        return self._new_partition(dim)
+
+    async def _dimension(self, tenant: str, kind: str) -> int:
+        async with self.db.read() as session:
+            length = (
+                await session.execute(
+                    text(
+                        "SELECT length(vector) FROM memidx_items WHERE tenant = :t AND kind = :k "
+                        "AND vector IS NOT NULL LIMIT 1"
+                    ),
+                    {"t": tenant, "k": kind},
+                )
+            ).scalar()
+        return int(length // 4) if length else 0
+
+    async def _catch_up(self, tenant: str, kind: str, partition: Partition, seq: int) -> None:
+        last_seq, last_rowid = partition.seq, np.iinfo(np.int64).max
+        while True:
+            async with self.db.read() as session:
+                rows = (
+                    await session.execute(
+                        _CHANGES,
+                        {
+                            "tenant": tenant,
+                            "kind": kind,
+                            "upto": seq,
+                            "seq": last_seq,
+                            "rowid": int(last_rowid),
+                            "limit": CATCH_UP_BATCH,
+                        },
+                    )
+                ).all()
+            if not rows:
+                break
+            last_seq, last_rowid = rows[-1][1], rows[-1][0]
+            changes = [
+                Change(
+                    rowid=r[0],
+                    vector=None if r[2] or r[7] is None else np.frombuffer(r[7], dtype=np.float32),
+                    user_id=r[3],
+                    agent_id=r[4],
+                    session_id=r[5],
+                    occurred_at=r[6],
+                )
+                for r in rows
+            ]
+            dims = {len(c.vector) for c in changes if c.vector is not None}
+            if dims and dims != {partition.dim}:
+                # First vectors of a partition created empty (or a re-embedded store).
+                partition = self._new_partition(max(dims))
+                self.partitions[(tenant, kind)] = partition
+            big = len(changes) > 1000 or partition.live + len(changes) > partition.exact_limit
+            if big:
+                await asyncio.to_thread(partition.apply, changes, partition.seq)
+            else:
+                partition.apply(changes, partition.seq)
+        partition.seq = seq
+        if partition.matrix is not None and partition.live > partition.exact_limit:
+            await asyncio.to_thread(partition.apply, [], seq)
+
+    # -- searches ------------------------------------------------------------------------------
+
+    async def vector_search(
+        self, tenant: str, kind: str, vector: np.ndarray, *, k: int, filters: IndexFilters | None = None
+    ) -> list[Hit]:
+        partition = await self._partition(tenant, kind)
+        if partition is None or partition.live == 0 or k <= 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if len(query) != partition.dim:
+            raise BadRequest(f"query vector has {len(query)} dimensions; the index has {partition.dim}")
+        filters = filters or IndexFilters()
+        allowed_rowids = (
+            await self._metadata_rowids(tenant, kind, filters.metadata) if filters.metadata else None
+        )
+        async with self.locks.setdefault((tenant, kind), asyncio.Lock()):
+            mask = partition.mask(
+                user_id=filters.user_id,
+                agent_id=filters.agent_id,
+                session_id=filters.session_id,
+                since=_epoch(filters.since),
+                until=_epoch(filters.until),
+                rowids=allowed_rowids,
+            )
+            wanted = k * self.settings.rescore_factor if partition.approximate else k
+            rowids, scores = partition.search(query, wanted, mask)
+            approximate = partition.approximate
+        if len(rowids) == 0:
+            return []
+        async with self.db.read() as session:
+            statement = _ROWS if approximate else _IDS
+            rows = (await session.execute(statement, {"rowids": rowids.tolist()})).all()
+        if approximate:
+            # Re-score the IVF candidates exactly with their float32 vectors.
+            exact = {r[0]: (r[1], float(np.frombuffer(r[2], dtype=np.float32) @ query)) for r in rows if r[2]}
+            ranked = sorted(exact.values(), key=lambda pair: -pair[1])[:k]
+            return [Hit(id=i, score=s, parts={"vector": s}) for i, s in ranked]
+        ids = {r[0]: r[1] for r in rows}
+        return [
+            Hit(id=ids[r], score=float(s), parts={"vector": float(s)})
+            for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
+            if r in ids
+        ]
+
+    async def _metadata_rowids(self, tenant: str, kind: str, metadata: dict[str, Any]) -> np.ndarray:
+        params: dict[str, Any] = {"tenant": tenant, "kind": kind}
+        clause = metadata_clause(metadata, params)
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT rowid FROM memidx_items WHERE tenant = :tenant AND kind = :kind "
+                        f"AND deleted = 0 AND {clause}"
+                    ),
+                    params,
+                )
+            ).all()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    async def text_search(
+        self, tenant: str, kind: str, query: str, *, k: int, filters: IndexFilters | None = None
+    ) -> list[Hit]:
+        expression = match_expression(query)
+        if expression is None or k <= 0:
+            return []
+        filters = filters or IndexFilters()
+        params: dict[str, Any] = {"match": expression, "tenant": tenant, "kind": kind, "k": k}
+        clauses = ["memidx_fts MATCH :match", "i.tenant = :tenant", "i.kind = :kind", "i.deleted = 0"]
+        for name in ("user_id", "agent_id", "session_id"):
+            value = getattr(filters, name)
+            if value is not None:
+                clauses.append(f"i.{name} = :{name}")
+                params[name] = value
+        if filters.since is not None:
+            clauses.append("i.occurred_at >= :since")
+            params["since"] = _epoch(filters.since)
+        if filters.until is not None:
+            clauses.append("i.occurred_at < :until")
+            params["until"] = _epoch(filters.until)
+        if filters.metadata:
+            clauses.append(metadata_clause(filters.metadata, params, "i.metadata"))
+        sql = (
+            "SELECT i.id, bm25(memidx_fts) AS rank FROM memidx_fts JOIN memidx_items i "
+            f"ON i.rowid = memidx_fts.rowid WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT :k"
+        )
+        async with self.db.read() as session:
+            rows = (await session.execute(text(sql), params)).all()
+        return [Hit(id=r[0], score=-float(r[1]), parts={"keyword": -float(r[1])}) for r in rows]
