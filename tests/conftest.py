@@ -10,7 +10,9 @@ import pytest
 
 pytest_plugins = ["mnemogate.core.testing"]
 
-POSTGRES_ADMIN_URL = os.environ.get("MNEMOGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MNEMOGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ configured embedder (after changing it), with a progress bar."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -54,9 +55,7 @@ def reembed(ctx: Context, batch: int) -> None:
         try:
             total = await engine.index.count()
             done = 0
-            with click.progressbar(
-                length=total, label="re-embedding", file=click.get_text_stream("stderr")
-            ) as bar:
+            with click.progressbar(length=total, label="re-embedding", file=sys.stderr) as bar:
                 async for items in engine.index.texts(batch=batch):
                     vectors = await engine.embedder.embed([item.text for item in items])
                     async with registry.db.write() as session:

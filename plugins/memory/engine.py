@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -25,10 +26,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mnemogate.core.contracts import Embedder, Hit, IndexFilters, IndexItem, MemoryEvent, MemoryIndex, utcnow
-from mnemogate.core.errors import StartupError
+from mnemogate.core.errors import StartupError, Unavailable
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.memory.models import Activation
 from mnemogate.plugins.memory.settings import MemorySettings
+
+log = logging.getLogger("mnemogate.memory")
 
 CHANNEL = "memory"
 SERVICE = "memory"
@@ -110,6 +113,26 @@ def base_level_activation(
     return math.log(total)
 
 
+class NoIndex:
+    """Stands in for the index when no installed plugin indexes this kind of database: the
+    server runs, and every memory operation answers 503 saying why."""
+
+    def __init__(self, dialect: str) -> None:
+        self.reason = f"memory is unavailable: no storage backend serves {dialect} databases"
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        async def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise Unavailable(self.reason)
+
+        return unavailable
+
+
 def _upsert(dialect: str) -> Any:
     return pg_insert if dialect == "postgresql" else sqlite_insert
 
@@ -129,16 +152,16 @@ class MemoryEngine:
     def from_registry(cls, registry: Registry) -> MemoryEngine:
         settings: MemorySettings = registry.plugin_settings("memory")
         dialect = registry.db.dialect
-        if dialect not in registry.storage_backends:
-            raise StartupError(
-                f"no storage backend serves {dialect} databases (enable the plugin that provides one)"
-            )
         if settings.embedder not in registry.embedders:
             known = ", ".join(sorted(registry.embedders)) or "none"
             raise StartupError(
                 f"plugins.memory.embedder {settings.embedder!r} is not registered (known: {known})"
             )
-        index = registry.storage_backends[dialect](registry)
+        if dialect in registry.storage_backends:
+            index = registry.storage_backends[dialect](registry)
+        else:
+            log.warning("no storage backend serves %s databases: memory routes answer 503", dialect)
+            index = NoIndex(dialect)
         embedder = registry.embedders[settings.embedder](registry)
         return cls(registry, settings, index, embedder)
 
@@ -146,7 +169,8 @@ class MemoryEngine:
 
     async def start(self) -> None:
         await self.index.start()
-        await self.check_embedder()
+        if not isinstance(self.index, NoIndex):
+            await self.check_embedder()
 
     async def close(self) -> None:
         await self.index.close()

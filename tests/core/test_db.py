@@ -165,7 +165,7 @@ async def test_each_plugin_migrates_its_own_branch_and_can_be_switched_off(
         db = app.state.registry.db
         assert {"auth_api_keys", "dbtest_counters"} <= set(await table_names(db))
         current = await Migrator(db, app.state.registry.migrations).current()
-        assert current == {"auth": "auth_0001", "dbtest": "dbtest_0001"}
+        assert current["auth"] == "auth_0001" and current["dbtest"] == "dbtest_0001"
     # Later the plugin is uninstalled: the other plugins still start on the same database.
     async with running(make_app()) as client:
         assert (await client.get("/api/v1/health/ready")).status_code == 200
@@ -232,7 +232,7 @@ def test_db_commands(
 
     upgraded = runner.invoke(cli, ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert orjson.loads(upgraded.output) == {"auth": "auth_0001"}
+    assert orjson.loads(upgraded.output)["auth"] == "auth_0001"
     after = orjson.loads(runner.invoke(cli, ["db", "current"]).output)
     assert after["plugins"]["auth"] == {"revision": "auth_0001", "pending": False}
 

@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from mnemogate.core.plugins import BUILTIN_PLUGINS
 from mnemogate.core.testing import free_port
 
 MNEMOGATE = str(Path(sys.executable).with_name("mnemogate"))
@@ -171,7 +172,7 @@ def test_public_address_is_served_once_a_key_exists_or_when_allowed_open(
     wait_ready(process, port)
     assert httpx.get(f"http://127.0.0.1:{port}/api/v1/stats").status_code == 401
     stats = httpx.get(f"http://127.0.0.1:{port}/api/v1/stats", headers={"X-API-Key": key})
-    assert stats.status_code == 200 and stats.json()["plugins_enabled"] == 6
+    assert stats.status_code == 200 and stats.json()["plugins_enabled"] == len(BUILTIN_PLUGINS) + 1
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) in CLEAN_EXIT
 
@@ -204,4 +205,4 @@ def test_several_workers_share_one_migrated_database(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) in CLEAN_EXIT
     stderr = process.stderr.read() if process.stderr else ""
-    assert stderr.count("ready: 6 plugins") == 2 and "Traceback" not in stderr
+    assert stderr.count(f"ready: {len(BUILTIN_PLUGINS) + 1} plugins") == 2 and "Traceback" not in stderr

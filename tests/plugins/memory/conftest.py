@@ -4,7 +4,7 @@ later (PostgreSQL + pgvector) adds its name to BACKENDS and its database setting
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -38,10 +38,11 @@ def with_plugin_settings(settings: Settings, **tables: dict[str, Any]) -> Settin
 
 @pytest.fixture
 def memory_app(backend_settings: Settings) -> Callable[..., FastAPI]:
-    """``memory_app(memory={...}, sqlite_index={...})``: an app on the backend under test."""
+    """``memory_app(memory={...}, sqlite_index={...}, extra_plugins=[...])``: an app on the
+    backend under test."""
 
-    def factory(**tables: dict[str, Any]) -> FastAPI:
-        return build_app(with_plugin_settings(backend_settings, **tables))
+    def factory(*, extra_plugins: Sequence[object] = (), **tables: dict[str, Any]) -> FastAPI:
+        return build_app(with_plugin_settings(backend_settings, **tables), plugins=extra_plugins)
 
     return factory
 
@@ -56,11 +57,17 @@ def memory_client(
     return factory
 
 
-async def make_key(app: FastAPI, tenant: str, scope: str = "write") -> dict[str, str]:
-    """Headers with a fresh key of ``tenant`` (as `mnemogate keys create --tenant` makes one)."""
+async def _make_key(app: FastAPI, tenant: str, scope: str = "write") -> dict[str, str]:
     from mnemogate.plugins.auth.models import KeyCreate
 
     made = await app.state.registry.services["auth.keys"].create(
         KeyCreate(name=tenant, scopes=[scope], tenant=tenant)  # type: ignore[list-item]
     )
     return {"Authorization": f"Bearer {made.key}"}
+
+
+@pytest.fixture
+def make_key() -> Callable[..., Any]:
+    """``await make_key(app, tenant, scope="write")``: headers with a fresh key of ``tenant``
+    (as `mnemogate keys create --tenant` makes one)."""
+    return _make_key

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from mnemogate.core.testing import served
@@ -46,7 +47,9 @@ async def test_create_get_update_delete(memory_client: Any) -> None:
         fetched = await client.get(f"/api/v1/episodes/{episode['id']}")
         assert fetched.json()["content"] == "Met Carla at the conference"
 
-        changed = await client.put(f"/api/v1/episodes/{episode['id']}", json={"content": "Met Carla in Berlin"})
+        changed = await client.put(
+            f"/api/v1/episodes/{episode['id']}", json={"content": "Met Carla in Berlin"}
+        )
         assert changed.status_code == 200 and changed.json()["content"] == "Met Carla in Berlin"
         assert changed.json()["actor"] == "Dev"
         found = await client.post("/api/v1/episodes/recall", json={"query": "Berlin", "mode": "keyword"})
@@ -65,7 +68,10 @@ async def test_list_filters_and_pages(memory_client: Any) -> None:
     async with memory_client() as client:
         await add_all(client)
         by_actor = await client.get("/api/v1/episodes", params={"actor": "Ana"})
-        assert {e["content"] for e in by_actor.json()["items"]} == {EPISODES[0]["content"], EPISODES[2]["content"]}
+        assert {e["content"] for e in by_actor.json()["items"]} == {
+            EPISODES[0]["content"],
+            EPISODES[2]["content"],
+        }
         by_user = await client.get("/api/v1/episodes", params={"user_id": "u1"})
         assert len(by_user.json()["items"]) == 1
         seen, cursor = [], None
@@ -97,7 +103,9 @@ async def test_recall_explains_filters_and_reinforces(memory_client: Any) -> Non
         assert plain.json()["items"][0]["explain"] is None
         assert (await client.get(f"/api/v1/episodes/{kitten}")).json()["access_count"] == 2
 
-        in_session = await client.post("/api/v1/episodes/recall", json={"query": "kitten", "session_id": "s2"})
+        in_session = await client.post(
+            "/api/v1/episodes/recall", json={"query": "kitten", "session_id": "s2"}
+        )
         assert [i["episode"]["session_id"] for i in in_session.json()["items"]] == ["s2"]
         by_meta = await client.post("/api/v1/episodes/recall", json={"query": "kitten", "metadata": {"x": 1}})
         assert by_meta.json()["items"] == []
@@ -134,7 +142,9 @@ async def test_bad_input_is_refused_whole(memory_client: Any) -> None:
         refused = await client.post("/api/v1/episodes", json=batch)
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
         assert (await client.get("/api/v1/episodes")).json()["items"] == []
-        naive = await client.post("/api/v1/episodes", json={"content": "x", "occurred_at": "2024-01-01T00:00:00"})
+        naive = await client.post(
+            "/api/v1/episodes", json={"content": "x", "occurred_at": "2024-01-01T00:00:00"}
+        )
         assert naive.status_code == 422
         unknown = await client.post("/api/v1/episodes", json={"content": "x", "colour": "red"})
         assert unknown.status_code == 422
@@ -146,17 +156,33 @@ async def test_bad_input_is_refused_whole(memory_client: Any) -> None:
 
 
 async def test_writes_and_recalls_are_announced_on_ws_memory(memory_app: Any) -> None:
-    async with served(memory_app()) as base, httpx.AsyncClient(base_url=base) as client:
-        async with connect(base.replace("http", "ws") + "/ws/memory") as ws:
-            assert orjson.loads(await ws.recv())["type"] == "subscribed"
-            created = (await client.post("/api/v1/episodes", json={"content": "an event"})).json()
-            await client.put(f"/api/v1/episodes/{created['id']}", json={"importance": 0.7})
-            await client.post("/api/v1/episodes/recall", json={"query": "event"})
-            await client.delete(f"/api/v1/episodes/{created['id']}")
-            seen = []
-            for _ in range(4):
-                event = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
-                assert event["data"]["memory_type"] == "episodic"
-                assert event["data"]["ids"] == [created["id"]]
-                seen.append(event["type"])
-            assert seen == ["created", "updated", "recalled", "deleted"]
+    async with (
+        served(memory_app()) as base,
+        httpx.AsyncClient(base_url=base) as client,
+        connect(base.replace("http", "ws") + "/ws/memory") as ws,
+    ):
+        assert orjson.loads(await ws.recv())["type"] == "subscribed"
+        created = (await client.post("/api/v1/episodes", json={"content": "an event"})).json()
+        await client.put(f"/api/v1/episodes/{created['id']}", json={"importance": 0.7})
+        await client.post("/api/v1/episodes/recall", json={"query": "event"})
+        await client.delete(f"/api/v1/episodes/{created['id']}")
+        seen = []
+        for _ in range(4):
+            event = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert event["data"]["memory_type"] == "episodic"
+            assert event["data"]["ids"] == [created["id"]]
+            seen.append(event["type"])
+        assert seen == ["created", "updated", "recalled", "deleted"]
+
+
+@pytest.mark.postgres
+async def test_without_an_index_for_the_database_memory_answers_503(
+    make_client: Any, postgres_url: str
+) -> None:
+    from pydantic import SecretStr
+
+    async with make_client(database_url=SecretStr(postgres_url)) as client:
+        assert (await client.get("/api/v1/health/ready")).status_code == 200
+        refused = await client.post("/api/v1/episodes", json={"content": "x"})
+        assert refused.status_code == 503 and "no storage backend serves postgresql" in refused.text
+        assert (await client.get("/api/v1/episodes")).json()["items"] == []
