@@ -160,14 +160,21 @@ class ChatContext:
 
 @dataclass(frozen=True, slots=True)
 class IndexItem:
-    """One memory item as the index sees it: what is searched (``vector``, ``text``) and what
-    searches filter on (the ``IndexFilters`` fields: ``user_id``, ``agent_id``, ``session_id``,
-    ``occurred_at`` and ``metadata`` in ``attrs``)."""
+    """One memory item as the index sees it: what is searched (``vector``; ``text`` by keyword)
+    and what searches filter on (the ``IndexFilters`` fields: ``user_id``, ``agent_id``,
+    ``session_id``, ``occurred_at`` and ``metadata`` in ``attrs``). ``vector_text`` is the text
+    the vector embeds when that differs from ``text`` (e.g. a turn alone, while its keywords
+    include the turn before it); the index keeps it so a store can be re-embedded."""
 
     id: str
     vector: np.ndarray | None
     text: str
     attrs: dict[str, Any] = field(default_factory=dict)
+    vector_text: str | None = None
+
+    @property
+    def embedded_text(self) -> str:
+        return self.text if self.vector_text is None else self.vector_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +205,7 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class IndexedText:
-    """An indexed item's text, for re-embedding a store."""
+    """The text an indexed item's vector embeds, for re-embedding a store."""
 
     tenant: str
     kind: str

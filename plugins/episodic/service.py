@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import aliased
 
 from mnemogate.core.contracts import Hit, IndexFilters, IndexItem, utcnow
 from mnemogate.core.errors import BadRequest, NotFound, StartupError
@@ -174,13 +176,14 @@ class EpisodeService:
         before = await self._context(tenant, rows)
         items = []
         for row in rows:
-            context = before.get(row["id"], [])
-            text = "\n".join([*context, _line(row)])
+            line = _line(row)
             items.append(
                 IndexItem(
                     id=row["id"],
                     vector=None,
-                    text=text,
+                    # The vector is the turn alone; its keywords include the turns before it.
+                    text="\n".join([*before.get(row["id"], []), line]),
+                    vector_text=line,
                     attrs={
                         "user_id": row["user_id"],
                         "agent_id": row["agent_id"],
@@ -203,35 +206,55 @@ class EpisodeService:
         for row in rows:
             if row["session_id"] is not None:
                 by_session.setdefault(row["session_id"], []).append(row)
+        firsts = {}
+        for members in by_session.values():
+            members.sort(key=lambda r: r["occurred_at"])  # stable: same time keeps request order
+            firsts[members[0]["session_id"]] = members[0]["occurred_at"]
+        stored = await self._stored_before(tenant, firsts, turns, {r["id"] for r in rows})
         context: dict[str, list[str]] = {}
         for session_id, members in by_session.items():
-            members.sort(key=lambda r: r["occurred_at"])  # stable: same time keeps request order
-            stored = await self._stored_before(
-                tenant, session_id, members[0], turns, {r["id"] for r in members}
-            )
-            lines = [_line(r) for r in stored]
+            lines = [_line(r) for r in stored.get(session_id, [])]
             for row in members:
                 context[row["id"]] = lines[-turns:]
                 lines.append(_line(row))
         return context
 
     async def _stored_before(
-        self, tenant: str, session_id: str, first: dict[str, Any], turns: int, exclude: set[str]
-    ) -> list[dict[str, Any]]:
-        query = (
-            select(EpisodeRow)
+        self, tenant: str, firsts: dict[str, datetime], turns: int, exclude: set[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The last ``turns`` stored episodes of each session up to its first new one, in one
+        query (a window over the sessions)."""
+        if not firsts:
+            return {}
+        recent = (
+            select(
+                EpisodeRow,
+                func.row_number()
+                .over(
+                    partition_by=EpisodeRow.session_id,
+                    order_by=(EpisodeRow.occurred_at.desc(), EpisodeRow.created_at.desc()),
+                )
+                .label("position"),
+            )
             .where(
                 EpisodeRow.tenant == tenant,
-                EpisodeRow.session_id == session_id,
-                EpisodeRow.occurred_at <= first["occurred_at"],
+                EpisodeRow.session_id.in_(list(firsts)),
+                EpisodeRow.occurred_at <= max(firsts.values()),
                 EpisodeRow.id.not_in(exclude),
             )
-            .order_by(EpisodeRow.occurred_at.desc(), EpisodeRow.created_at.desc())
-            .limit(turns)
+            .subquery()
         )
+        newest = aliased(EpisodeRow, recent)
+        query = select(newest).where(recent.c.position <= turns * 4)
+        found: dict[str, list[dict[str, Any]]] = {}
         async with self.registry.db.read() as session:
-            found = [_as_dict(r) for r in await session.scalars(query)]
-        return list(reversed(found))
+            for row in await session.scalars(query):
+                if row.occurred_at <= firsts[row.session_id]:
+                    found.setdefault(row.session_id, []).append(_as_dict(row))
+        for session_id, rows in found.items():
+            rows.sort(key=lambda r: (r["occurred_at"], r["created_at"]))
+            found[session_id] = rows[-turns:]
+        return found
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -16,11 +16,12 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,17 @@ log = logging.getLogger("mnemogate.memory")
 CHANNEL = "memory"
 SERVICE = "memory"
 EMBEDDER_RECORD = "embedder"
+FLUSH_AT = 2000  # buffered accesses that trigger a flush before the timer
 Mode = Literal["hybrid", "vector", "keyword"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationState:
+    occurred_at: datetime
+    importance: float
+    access_count: int
+    last_accessed_at: datetime | None
+    created_at: datetime
 
 
 class CachedEmbedder:
@@ -144,6 +155,9 @@ class MemoryEngine:
         self.registry = registry
         self.settings = settings
         self.index = index
+        self._accesses: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.embedder = CachedEmbedder(
             embedder, batch=settings.embed_batch, cache_size=settings.embed_cache_size
         )
@@ -173,6 +187,9 @@ class MemoryEngine:
             await self.check_embedder()
 
     async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush_accesses()
         await self.index.close()
         closer = getattr(self.embedder.embedder, "close", None)
         if closer is not None:
@@ -196,7 +213,7 @@ class MemoryEngine:
 
     async def prepare(self, items: Sequence[IndexItem]) -> list[IndexItem]:
         """The items with their vectors (embedded in batches, cached by content)."""
-        vectors = await self.embedder.embed([item.text for item in items])
+        vectors = await self.embedder.embed([item.embedded_text for item in items])
         return [dataclasses.replace(item, vector=vector) for item, vector in zip(items, vectors, strict=True)]
 
     async def write(self, session: AsyncSession, tenant: str, kind: str, items: Sequence[IndexItem]) -> None:
@@ -243,16 +260,35 @@ class MemoryEngine:
             .values(importance=value)
         )
 
-    async def activations(self, tenant: str, kind: str, ids: Sequence[str]) -> dict[str, Activation]:
+    async def activations(self, tenant: str, kind: str, ids: Sequence[str]) -> dict[str, ActivationState]:
+        """Importance and access history of items, accesses not yet flushed included."""
         if not ids:
             return {}
+        columns = (
+            Activation.item_id,
+            Activation.occurred_at,
+            Activation.importance,
+            Activation.access_count,
+            Activation.last_accessed_at,
+            Activation.created_at,
+        )
         async with self.registry.db.read() as session:
-            rows = await session.scalars(
-                select(Activation).where(
-                    Activation.tenant == tenant, Activation.kind == kind, Activation.item_id.in_(list(ids))
+            rows = (
+                await session.execute(
+                    select(*columns).where(
+                        Activation.tenant == tenant,
+                        Activation.kind == kind,
+                        Activation.item_id.in_(list(ids)),
+                    )
                 )
-            )
-            return {row.item_id: row for row in rows}
+            ).all()
+        states = {}
+        for item_id, occurred_at, importance, count, last, created in rows:
+            pending = self._accesses.get((tenant, kind, item_id))
+            if pending is not None:
+                count, last = count + pending[0], pending[1]
+            states[item_id] = ActivationState(occurred_at, importance, count, last, created)
+        return states
 
     # -- recall --------------------------------------------------------------------------------
 
@@ -311,7 +347,9 @@ class MemoryEngine:
                 parts["relevance"] += share / total
         return candidates
 
-    def _score(self, item_id: str, parts: dict[str, float], row: Activation | None, now: datetime) -> Hit:
+    def _score(
+        self, item_id: str, parts: dict[str, float], row: ActivationState | None, now: datetime
+    ) -> Hit:
         settings = self.settings
         if row is not None:
             age_hours = max((now - row.occurred_at).total_seconds(), 0.0) / 3600
@@ -337,15 +375,54 @@ class MemoryEngine:
     async def reinforce(
         self, tenant: str, kind: str, ids: Sequence[str], now: datetime | None = None
     ) -> None:
-        """One more access for each item (ACT-R presentations)."""
-        async with self.registry.db.write() as session:
-            await session.execute(
-                update(Activation)
-                .where(
-                    Activation.tenant == tenant, Activation.kind == kind, Activation.item_id.in_(list(ids))
-                )
-                .values(access_count=Activation.access_count + 1, last_accessed_at=now or utcnow())
+        """One more access for each item (ACT-R presentations). Accesses are buffered and
+        written in one transaction every ``reinforce_flush_seconds`` (recall must not queue
+        behind writers for the database's write lock); reads see them at once."""
+        now = now or utcnow()
+        for item_id in ids:
+            key = (tenant, kind, item_id)
+            count = self._accesses.get(key, (0, now))[0]
+            self._accesses[key] = (count + 1, now)
+        if len(self._accesses) >= FLUSH_AT:
+            await self.flush_accesses()
+        elif self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self.settings.reinforce_flush_seconds, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        task = asyncio.get_running_loop().create_task(self.flush_accesses())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush_accesses(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if not self._accesses:
+            return
+        pending, self._accesses = self._accesses, {}
+        table = Activation.__table__
+        statement = (
+            update(table)
+            .where(
+                table.c.tenant == bindparam("b_tenant"),
+                table.c.kind == bindparam("b_kind"),
+                table.c.item_id == bindparam("b_item"),
             )
+            .values(
+                access_count=table.c.access_count + bindparam("b_count"), last_accessed_at=bindparam("b_at")
+            )
+        )
+        rows = [
+            {"b_tenant": t, "b_kind": k, "b_item": i, "b_count": count, "b_at": at}
+            for (t, k, i), (count, at) in pending.items()
+        ]
+        try:
+            async with self.registry.db.write() as session:
+                await session.execute(statement, rows)
+        except Exception as exc:
+            log.warning("recording %d memory accesses failed: %s", len(rows), type(exc).__name__)
 
     # -- events --------------------------------------------------------------------------------
 

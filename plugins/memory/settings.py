@@ -21,4 +21,7 @@ class MemorySettings(BaseModel):
     recency_half_life_hours: float = Field(default=168.0, gt=0, description="age at which recency is 0.5")
     actr_decay: float = Field(default=0.5, gt=0, lt=1, description="ACT-R decay d of base-level activation")
     actr_threshold: float = Field(default=-4.0, description="ACT-R retrieval threshold tau")
+    reinforce_flush_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="recall accesses are written in batches this often"
+    )
     actr_noise: float = Field(default=1.0, gt=0, description="ACT-R activation noise s")

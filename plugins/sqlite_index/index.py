@@ -45,16 +45,19 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split(" "))
 
 _UPSERT = text(
     """INSERT INTO memidx_items
-        (id, tenant, kind, seq, deleted, user_id, agent_id, session_id, occurred_at, metadata, text, vector)
+        (id, tenant, kind, seq, deleted, user_id, agent_id, session_id, occurred_at, metadata, text,
+         vector_text, vector)
     VALUES (:id, :tenant, :kind, :seq, 0, :user_id, :agent_id, :session_id, :occurred_at, :metadata, :text,
-            :vector)
+            :vector_text, :vector)
     ON CONFLICT (tenant, kind, id) DO UPDATE SET
         seq = excluded.seq, deleted = 0, user_id = excluded.user_id, agent_id = excluded.agent_id,
         session_id = excluded.session_id, occurred_at = excluded.occurred_at,
-        metadata = excluded.metadata, text = excluded.text, vector = excluded.vector"""
+        metadata = excluded.metadata, text = excluded.text, vector_text = excluded.vector_text,
+        vector = excluded.vector"""
 )
 _DELETE = text(
-    """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector = NULL, metadata = NULL
+    """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector_text = NULL, vector = NULL,
+        metadata = NULL
     WHERE tenant = :tenant AND kind = :kind AND id IN :ids AND deleted = 0"""
 ).bindparams(bindparam("ids", expanding=True))
 _NEXT_SEQ = text(
@@ -163,6 +166,7 @@ class SqliteMemoryIndex:
                     "occurred_at": _epoch(attrs.get("occurred_at")),
                     "metadata": json.dumps(metadata) if metadata else None,
                     "text": item.text,
+                    "vector_text": item.vector_text,
                     "vector": _vector_bytes(item.vector),
                 }
             )
@@ -235,7 +239,7 @@ class SqliteMemoryIndex:
                 rows = (
                     await session.execute(
                         text(
-                            "SELECT rowid, tenant, kind, id, text FROM memidx_items "
+                            "SELECT rowid, tenant, kind, id, coalesce(vector_text, text) FROM memidx_items "
                             "WHERE deleted = 0 AND rowid > :last ORDER BY rowid LIMIT :n"
                         ),
                         {"last": last, "n": batch},

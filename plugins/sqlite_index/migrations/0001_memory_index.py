@@ -30,6 +30,7 @@ STATEMENTS = (
         occurred_at REAL,
         metadata TEXT,
         text TEXT NOT NULL,
+        vector_text TEXT,
         vector BLOB
     )""",
     "CREATE UNIQUE INDEX ux_memidx_items_key ON memidx_items (tenant, kind, id)",
