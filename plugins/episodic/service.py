@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import delete, insert, select, union_all
 
-from mnemogate.core.contracts import Hit, IndexFilters, IndexItem, utcnow
+from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
 from mnemogate.core.errors import BadRequest, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.core.registry import Registry
@@ -33,6 +32,7 @@ from mnemogate.plugins.episodic.settings import EpisodicSettings
 KIND = "episodic"
 DEFAULT_IMPORTANCE = 0.5
 FEEDBACK_STEP = 0.1
+SESSIONS_PER_QUERY = 200  # SQLite allows 500 terms in a compound SELECT
 FIELDS = ("session_id", "user_id", "agent_id", "actor", "role", "outcome")
 
 
@@ -130,7 +130,7 @@ class EpisodeService:
         if values.get("occurred_at") is None:
             values.pop("occurred_at", None)
         row = {**current, **values, "updated_at": utcnow()}
-        prepared = await self.engine.prepare(await self._index_items(tenant, [row]))
+        prepared = await self.engine.prepare(await self._index_items(tenant, [row], stored=True))
         async with self.registry.db.write() as session:
             stored = await session.get(EpisodeRow, item_id)
             if stored is None or stored.tenant != tenant:
@@ -172,8 +172,11 @@ class EpisodeService:
         )
         return await self._with_activation(tenant, row)
 
-    async def _index_items(self, tenant: str, rows: list[dict[str, Any]]) -> list[IndexItem]:
-        before = await self._context(tenant, rows)
+    async def _index_items(
+        self, tenant: str, rows: list[dict[str, Any]], *, stored: bool = False
+    ) -> list[IndexItem]:
+        """Index items for new rows, or (``stored``) for rows being changed."""
+        before = await self._context(tenant, rows, {r["id"] for r in rows} if stored else set())
         items = []
         for row in rows:
             line = _line(row)
@@ -196,7 +199,9 @@ class EpisodeService:
             )
         return items
 
-    async def _context(self, tenant: str, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    async def _context(
+        self, tenant: str, rows: list[dict[str, Any]], exclude: set[str]
+    ) -> dict[str, list[str]]:
         """For each row, the lines of up to ``context_turns`` episodes before it in its session:
         earlier rows of the same batch first, then stored ones."""
         turns = self.settings.context_turns
@@ -210,7 +215,7 @@ class EpisodeService:
         for members in by_session.values():
             members.sort(key=lambda r: r["occurred_at"])  # stable: same time keeps request order
             firsts[members[0]["session_id"]] = members[0]["occurred_at"]
-        stored = await self._stored_before(tenant, firsts, turns, {r["id"] for r in rows})
+        stored = await self._stored_before(tenant, firsts, turns, exclude)
         context: dict[str, list[str]] = {}
         for session_id, members in by_session.items():
             lines = [_line(r) for r in stored.get(session_id, [])]
@@ -222,39 +227,31 @@ class EpisodeService:
     async def _stored_before(
         self, tenant: str, firsts: dict[str, datetime], turns: int, exclude: set[str]
     ) -> dict[str, list[dict[str, Any]]]:
-        """The last ``turns`` stored episodes of each session up to its first new one, in one
-        query (a window over the sessions)."""
-        if not firsts:
-            return {}
-        recent = (
-            select(
-                EpisodeRow,
-                func.row_number()
-                .over(
-                    partition_by=EpisodeRow.session_id,
-                    order_by=(EpisodeRow.occurred_at.desc(), EpisodeRow.created_at.desc()),
-                )
-                .label("position"),
-            )
+        """The last ``turns`` stored episodes of each session up to its first new one: one
+        index seek per session, many sessions per statement."""
+        columns = (EpisodeRow.session_id, EpisodeRow.actor, EpisodeRow.content, EpisodeRow.occurred_at)
+        selects = [
+            select(*columns)
             .where(
                 EpisodeRow.tenant == tenant,
-                EpisodeRow.session_id.in_(list(firsts)),
-                EpisodeRow.occurred_at <= max(firsts.values()),
+                EpisodeRow.session_id == session_id,
+                EpisodeRow.occurred_at <= first,
                 EpisodeRow.id.not_in(exclude),
             )
+            .order_by(EpisodeRow.occurred_at.desc(), EpisodeRow.created_at.desc())
+            .limit(turns)
             .subquery()
-        )
-        newest = aliased(EpisodeRow, recent)
-        query = select(newest).where(recent.c.position <= turns * 4)
+            .select()
+            for session_id, first in firsts.items()
+        ]
         found: dict[str, list[dict[str, Any]]] = {}
         async with self.registry.db.read() as session:
-            for row in await session.scalars(query):
-                if row.occurred_at <= firsts[row.session_id]:
-                    found.setdefault(row.session_id, []).append(_as_dict(row))
-        for session_id, rows in found.items():
-            rows.sort(key=lambda r: (r["occurred_at"], r["created_at"]))
-            found[session_id] = rows[-turns:]
-        return found
+            for start in range(0, len(selects), SESSIONS_PER_QUERY):
+                query = union_all(*selects[start : start + SESSIONS_PER_QUERY])
+                for session_id, actor, content, _ in await session.execute(query):
+                    found.setdefault(session_id, []).append({"actor": actor, "content": content})
+        # Each session's rows came newest first.
+        return {session_id: rows[::-1] for session_id, rows in found.items()}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -309,20 +306,19 @@ class EpisodeService:
             until=request.until,
             metadata=dict(request.metadata),
         )
-        hits: list[Hit] = await self.engine.recall(
+        hits = await self.engine.recall(
             tenant, KIND, request.query, k=request.k, filters=filters, mode=request.mode, reinforce=reinforce
         )
         if not hits:
             return []
         async with self.registry.db.read() as session:
-            found = await session.scalars(
-                select(EpisodeRow).where(EpisodeRow.tenant == tenant, EpisodeRow.id.in_([h.id for h in hits]))
-            )
-            rows = {r.id: _as_dict(r) for r in found}
-        activations = await self.engine.activations(tenant, KIND, list(rows))
+            # By primary key only (a tenant condition would steer SQLite to the tenant index);
+            # the tenant is checked on the rows.
+            found = await session.scalars(select(EpisodeRow).where(EpisodeRow.id.in_([h.id for h in hits])))
+            rows = {r.id: _as_dict(r) for r in found if r.tenant == tenant}
         results = [
             Recalled(
-                episode=_out(rows[hit.id], activations.get(hit.id)),
+                episode=_out(rows[hit.id], hit.activation),
                 score=hit.score,
                 explain=dict(hit.parts) if request.explain else None,
             )

@@ -10,13 +10,12 @@ importance and ACT-R base-level activation; what it returns is reinforced (one m
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -48,6 +47,11 @@ class ActivationState:
     access_count: int
     last_accessed_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredHit(Hit):
+    activation: ActivationState | None = None
 
 
 class CachedEmbedder:
@@ -214,7 +218,10 @@ class MemoryEngine:
     async def prepare(self, items: Sequence[IndexItem]) -> list[IndexItem]:
         """The items with their vectors (embedded in batches, cached by content)."""
         vectors = await self.embedder.embed([item.embedded_text for item in items])
-        return [dataclasses.replace(item, vector=vector) for item, vector in zip(items, vectors, strict=True)]
+        return [
+            IndexItem(item.id, vector, item.text, item.attrs, item.vector_text)
+            for item, vector in zip(items, vectors, strict=True)
+        ]
 
     async def write(self, session: AsyncSession, tenant: str, kind: str, items: Sequence[IndexItem]) -> None:
         """Index prepared items in the caller's transaction. ``attrs`` may carry
@@ -302,8 +309,9 @@ class MemoryEngine:
         filters: IndexFilters | None = None,
         mode: Mode = "hybrid",
         reinforce: bool = True,
-    ) -> list[Hit]:
-        """The ``k`` best items for ``query``; each hit's ``parts`` explain its score."""
+    ) -> list[ScoredHit]:
+        """The ``k`` best items for ``query``; each hit's ``parts`` explain its score, its
+        ``activation`` is the item's access history (this recall included)."""
         wanted = max(self.settings.candidates, 4 * k)
         searches = []
         if mode in ("hybrid", "vector"):
@@ -319,13 +327,23 @@ class MemoryEngine:
         rows = await self.activations(tenant, kind, list(candidates))
         now = utcnow()
         scored = [
-            self._score(item_id, parts, rows.get(item_id), now) for item_id, parts in candidates.items()
+            (self._score(item_id, parts, rows.get(item_id), now), rows.get(item_id))
+            for item_id, parts in candidates.items()
         ]
-        scored.sort(key=lambda hit: -hit.score)
-        hits = scored[:k]
-        if reinforce and hits:
-            await self.reinforce(tenant, kind, [hit.id for hit in hits], now)
-        return hits
+        scored.sort(key=lambda pair: -pair[0].score)
+        best = scored[:k]
+        if reinforce and best:
+            await self.reinforce(tenant, kind, [hit.id for hit, _ in best], now)
+            best = [
+                (
+                    hit,
+                    None
+                    if state is None
+                    else replace(state, access_count=state.access_count + 1, last_accessed_at=now),
+                )
+                for hit, state in best
+            ]
+        return [ScoredHit(hit.id, hit.score, hit.parts, state) for hit, state in best]
 
     def _fuse(self, rankings: Mapping[str, list[Hit]]) -> dict[str, dict[str, float]]:
         settings = self.settings

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mnemogate.core.contracts import Hit, IndexedText, IndexFilters, IndexItem
 from mnemogate.core.db import Database
 from mnemogate.core.errors import BadRequest
-from mnemogate.plugins.sqlite_index.partition import Change, Partition
+from mnemogate.plugins.sqlite_index.partition import Changes, Partition
 from mnemogate.plugins.sqlite_index.settings import SqliteIndexSettings
 
 log = logging.getLogger("mnemogate.sqlite_index")
@@ -43,18 +43,17 @@ _STOPWORD_TEXT = (
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split(" "))
 
-_UPSERT = text(
-    """INSERT INTO memidx_items
+# Written with the driver's executemany directly: at thousands of rows per batch, SQLAlchemy's
+# per-row parameter processing would cost more than SQLite's work.
+_UPSERT = """INSERT INTO memidx_items
         (id, tenant, kind, seq, deleted, user_id, agent_id, session_id, occurred_at, metadata, text,
          vector_text, vector)
-    VALUES (:id, :tenant, :kind, :seq, 0, :user_id, :agent_id, :session_id, :occurred_at, :metadata, :text,
-            :vector_text, :vector)
+    VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (tenant, kind, id) DO UPDATE SET
         seq = excluded.seq, deleted = 0, user_id = excluded.user_id, agent_id = excluded.agent_id,
         session_id = excluded.session_id, occurred_at = excluded.occurred_at,
         metadata = excluded.metadata, text = excluded.text, vector_text = excluded.vector_text,
         vector = excluded.vector"""
-)
 _DELETE = text(
     """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector_text = NULL, vector = NULL,
         metadata = NULL
@@ -88,14 +87,33 @@ def _vector_bytes(vector: np.ndarray | None) -> bytes | None:
     return None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 query: the query's words (stop words dropped unless nothing else is left),
-    quoted so user input is never FTS5 syntax, any of them matching (BM25 ranks)."""
+def _changes(rows: Sequence[Any]) -> Changes:
+    """Columns of catch-up rows (rowid, seq, deleted, user, agent, session, time, vector)."""
+    live = np.array([not r[2] and r[7] is not None for r in rows], dtype=bool)
+    blobs = [r[7] for r, alive in zip(rows, live, strict=True) if alive]
+    dim = len(blobs[0]) // 4 if blobs else 0
+    vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    if blobs:
+        vectors[live] = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+    return Changes(
+        rowids=np.array([r[0] for r in rows], dtype=np.int64),
+        live=live,
+        vectors=vectors,
+        occurred=np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float64),
+        attributes={
+            "user_id": [r[3] for r in rows],
+            "agent_id": [r[4] for r in rows],
+            "session_id": [r[5] for r in rows],
+        },
+    )
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's words as quoted FTS5 terms (user input is never FTS5 syntax), stop words
+    dropped unless nothing else is left."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
     content = [w for w in words if w not in STOPWORDS] or words
-    if not content:
-        return None
-    return " OR ".join(f'"{w}"' for w in content)
+    return [f'"{w}"' for w in content]
 
 
 def metadata_clause(metadata: dict[str, Any], params: dict[str, Any], column: str = "metadata") -> str:
@@ -155,22 +173,23 @@ class SqliteMemoryIndex:
             attrs = item.attrs
             metadata = attrs.get("metadata")
             rows.append(
-                {
-                    "id": item.id,
-                    "tenant": tenant,
-                    "kind": kind,
-                    "seq": seq,
-                    "user_id": attrs.get("user_id"),
-                    "agent_id": attrs.get("agent_id"),
-                    "session_id": attrs.get("session_id"),
-                    "occurred_at": _epoch(attrs.get("occurred_at")),
-                    "metadata": json.dumps(metadata) if metadata else None,
-                    "text": item.text,
-                    "vector_text": item.vector_text,
-                    "vector": _vector_bytes(item.vector),
-                }
+                (
+                    item.id,
+                    tenant,
+                    kind,
+                    seq,
+                    attrs.get("user_id"),
+                    attrs.get("agent_id"),
+                    attrs.get("session_id"),
+                    _epoch(attrs.get("occurred_at")),
+                    json.dumps(metadata) if metadata else None,
+                    item.text,
+                    item.vector_text,
+                    _vector_bytes(item.vector),
+                )
             )
-        await session.execute(_UPSERT, rows)
+        connection = await session.connection()
+        await connection.exec_driver_sql(_UPSERT, rows)
         self._refresh_after_commit(session, tenant, kind)
 
     async def delete(self, session: AsyncSession, tenant: str, kind: str, ids: Sequence[str]) -> None:
@@ -277,11 +296,13 @@ class SqliteMemoryIndex:
 
     # -- the in-memory partitions --------------------------------------------------------------
 
-    async def _partition(self, tenant: str, kind: str) -> Partition | None:
-        """The partition, up to date with the database; None when it has no items yet."""
+    async def _partition(self, tenant: str, kind: str, seq: int | None = None) -> Partition | None:
+        """The partition, up to date with the database (or with ``seq``, the sequence number a
+        caller just read); None when it has no items yet."""
         key = (tenant, kind)
-        async with self.db.read() as session:
-            seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
+        if seq is None:
+            async with self.db.read() as session:
+                seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
         if seq is None:
             return None
         partition = self.partitions.get(key)
@@ -366,39 +387,46 @@ class SqliteMemoryIndex:
             if not rows:
                 break
             last_seq, last_rowid = rows[-1][1], rows[-1][0]
-            changes = [
-                Change(
-                    rowid=r[0],
-                    vector=None if r[2] or r[7] is None else np.frombuffer(r[7], dtype=np.float32),
-                    user_id=r[3],
-                    agent_id=r[4],
-                    session_id=r[5],
-                    occurred_at=r[6],
-                )
-                for r in rows
-            ]
-            dims = {len(c.vector) for c in changes if c.vector is not None}
+            changes = _changes(rows)
+            dims = {changes.vectors.shape[1]} if changes.live.any() else set()
             if dims and dims != {partition.dim}:
                 # First vectors of a partition created empty (or a re-embedded store).
                 partition = self._new_partition(max(dims))
                 self.partitions[(tenant, kind)] = partition
-            big = len(changes) > 1000 or partition.live + len(changes) > partition.exact_limit
-            if big:
+            if len(changes) > 1000 or partition.live + len(changes) > partition.exact_limit:
                 await asyncio.to_thread(partition.apply, changes, partition.seq)
             else:
                 partition.apply(changes, partition.seq)
         partition.seq = seq
         if partition.matrix is not None and partition.live > partition.exact_limit:
-            await asyncio.to_thread(partition.apply, [], seq)
+            await asyncio.to_thread(partition.apply, None, seq)
 
     # -- searches ------------------------------------------------------------------------------
 
     async def vector_search(
         self, tenant: str, kind: str, vector: np.ndarray, *, k: int, filters: IndexFilters | None = None
     ) -> list[Hit]:
-        partition = await self._partition(tenant, kind)
-        if partition is None or partition.live == 0 or k <= 0:
+        if k <= 0:
             return []
+        # One read transaction: the sequence number the partition must reach, then the ids
+        # (and, for IVF candidates, the float32 vectors) of what the search found.
+        async with self.db.read() as session:
+            seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
+            partition = await self._partition(tenant, kind, seq)
+            if partition is None or partition.live == 0:
+                return []
+            return await self._vector_search(session, partition, tenant, kind, vector, k, filters)
+
+    async def _vector_search(
+        self,
+        session: AsyncSession,
+        partition: Partition,
+        tenant: str,
+        kind: str,
+        vector: np.ndarray,
+        k: int,
+        filters: IndexFilters | None,
+    ) -> list[Hit]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if len(query) != partition.dim:
             raise BadRequest(f"query vector has {len(query)} dimensions; the index has {partition.dim}")
@@ -420,9 +448,8 @@ class SqliteMemoryIndex:
             approximate = partition.approximate
         if len(rowids) == 0:
             return []
-        async with self.db.read() as session:
-            statement = _ROWS if approximate else _IDS
-            rows = (await session.execute(statement, {"rowids": rowids.tolist()})).all()
+        statement = _ROWS if approximate else _IDS
+        rows = (await session.execute(statement, {"rowids": rowids.tolist()})).all()
         if approximate:
             # Re-score the IVF candidates exactly with their float32 vectors.
             exact = {r[0]: (r[1], float(np.frombuffer(r[2], dtype=np.float32) @ query)) for r in rows if r[2]}
@@ -453,10 +480,32 @@ class SqliteMemoryIndex:
     async def text_search(
         self, tenant: str, kind: str, query: str, *, k: int, filters: IndexFilters | None = None
     ) -> list[Hit]:
-        expression = match_expression(query)
-        if expression is None or k <= 0:
+        terms = query_terms(query)
+        if not terms or k <= 0:
             return []
         filters = filters or IndexFilters()
+        async with self.db.read() as session:
+            if len(terms) > 1:
+                terms = await self._rarer_terms(session, terms)
+            return await self._text_search(session, tenant, kind, " OR ".join(terms), k, filters)
+
+    async def _rarer_terms(self, session: AsyncSession, terms: list[str]) -> list[str]:
+        """Drop terms found in at least ``common_term_docs`` items when rarer ones remain: their
+        BM25 weight (idf) is small, and scoring each of their items is what makes a keyword
+        search slow in a large store. Counting stops at the cap, so the check stays cheap."""
+        counts = ", ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM memidx_fts WHERE memidx_fts MATCH :t{i} LIMIT :cap))"
+            for i in range(len(terms))
+        )
+        cap = self.settings.common_term_docs
+        params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)} | {"cap": cap}
+        found = (await session.execute(text(f"SELECT {counts}"), params)).one()
+        rarer = [term for term, count in zip(terms, found, strict=True) if count < cap]
+        return rarer or terms
+
+    async def _text_search(
+        self, session: AsyncSession, tenant: str, kind: str, expression: str, k: int, filters: IndexFilters
+    ) -> list[Hit]:
         params: dict[str, Any] = {"match": expression, "tenant": tenant, "kind": kind, "k": k}
         clauses = ["memidx_fts MATCH :match", "i.tenant = :tenant", "i.kind = :kind", "i.deleted = 0"]
         for name in ("user_id", "agent_id", "session_id"):
@@ -472,10 +521,11 @@ class SqliteMemoryIndex:
             params["until"] = _epoch(filters.until)
         if filters.metadata:
             clauses.append(metadata_clause(filters.metadata, params, "i.metadata"))
+        # CROSS JOIN keeps the FTS5 match as the outer loop: the planner would otherwise walk
+        # every item of the tenant and probe the full-text index for each.
         sql = (
-            "SELECT i.id, bm25(memidx_fts) AS rank FROM memidx_fts JOIN memidx_items i "
+            "SELECT i.id, bm25(memidx_fts) AS rank FROM memidx_fts CROSS JOIN memidx_items i "
             f"ON i.rowid = memidx_fts.rowid WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT :k"
         )
-        async with self.db.read() as session:
-            rows = (await session.execute(text(sql), params)).all()
+        rows = (await session.execute(text(sql), params)).all()
         return [Hit(id=r[0], score=-float(r[1]), parts={"keyword": -float(r[1])}) for r in rows]

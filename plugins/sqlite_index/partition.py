@@ -27,15 +27,18 @@ TRAINING_SAMPLE_PER_LIST = 64
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One row as the database has it now (a deleted row has ``vector=None``)."""
+class Changes:
+    """Rows as the database has them now, column by column; ``live[i]`` is False for a row
+    that was deleted (its ``vectors`` row is meaningless)."""
 
-    rowid: int
-    vector: np.ndarray | None
-    user_id: str | None
-    agent_id: str | None
-    session_id: str | None
-    occurred_at: float | None
+    rowids: np.ndarray
+    live: np.ndarray
+    vectors: np.ndarray
+    occurred: np.ndarray
+    attributes: dict[str, list[str | None]]
+
+    def __len__(self) -> int:
+        return len(self.rowids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,17 +104,16 @@ class Partition:
 
     # -- applying committed changes ------------------------------------------------------------
 
-    def apply(self, changes: list[Change], seq: int) -> None:
+    def apply(self, changes: Changes | None, seq: int) -> None:
         """Bring the partition to database sequence number ``seq``."""
-        if changes:
-            rowids = np.fromiter((c.rowid for c in changes), dtype=np.int64, count=len(changes))
-            known = self._positions(rowids) >= 0
+        if changes is not None and len(changes):
+            known = self._positions(changes.rowids) >= 0
             if self.ivf is not None and known.any():
-                self._ivf_remove(rowids[known])  # re-added below when still alive
-            fresh = np.unique(rowids[~known & np.array([c.vector is not None for c in changes])])
+                self._ivf_remove(changes.rowids[known])  # re-added below when still live
+            fresh = np.unique(changes.rowids[~known & changes.live])
             if len(fresh):
                 self._append(fresh)
-            self._store(changes, self._positions(rowids))
+            self._store(changes, self._positions(changes.rowids))
         self.seq = seq
         if self.ivf is None and self.live > self.exact_limit:
             self._build_ivf()
@@ -141,26 +143,21 @@ class Partition:
             if self.matrix is not None:
                 self.matrix[: self.size] = self.matrix[: self.size][order]
 
-    def _store(self, changes: list[Change], positions: np.ndarray) -> None:
-        added_ids: list[int] = []
-        added_vectors: list[np.ndarray] = []
-        for change, position in zip(changes, positions.tolist(), strict=True):
-            if position < 0:
-                continue  # deleted before this partition ever saw it
-            if change.vector is None:
-                self.alive[position] = False
-                continue
-            self.alive[position] = True
-            self.occurred[position] = np.nan if change.occurred_at is None else change.occurred_at
-            for name in ATTRIBUTE_FIELDS:
-                self.codes[name][position] = self._code(name, getattr(change, name))
-            if self.matrix is not None:
-                self.matrix[position] = change.vector
-            else:
-                added_ids.append(change.rowid)
-                added_vectors.append(change.vector)
-        if added_ids:
-            self.ivf.add_with_ids(np.vstack(added_vectors), np.array(added_ids, dtype=np.int64))
+    def _store(self, changes: Changes, positions: np.ndarray) -> None:
+        held = positions >= 0  # a row deleted before this partition ever saw it is skipped
+        dead = held & ~changes.live
+        self.alive[positions[dead]] = False
+        stored = held & changes.live
+        where = positions[stored]
+        self.alive[where] = True
+        self.occurred[where] = changes.occurred[stored]
+        for name in ATTRIBUTE_FIELDS:
+            values = changes.attributes[name]
+            self.codes[name][where] = [self._code(name, values[i]) for i in np.flatnonzero(stored)]
+        if self.matrix is not None:
+            self.matrix[where] = changes.vectors[stored]
+        elif stored.any():
+            self.ivf.add_with_ids(np.ascontiguousarray(changes.vectors[stored]), changes.rowids[stored])
 
     # -- the approximate index -----------------------------------------------------------------
 

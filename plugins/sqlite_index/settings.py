@@ -18,6 +18,11 @@ class SqliteIndexSettings(BaseModel):
         ge=1,
         description="approximate candidates per result re-scored exactly with float32 vectors",
     )
+    common_term_docs: int = Field(
+        default=20_000,
+        ge=1,
+        description="keyword search drops query words found in this many items when rarer ones remain",
+    )
     snapshots: bool = Field(
         default=True, description="save IVF indexes beside the database at shutdown so restarts load fast"
     )

@@ -138,6 +138,17 @@ async def test_keyword_search_ranks_and_filters(memory_app: Any) -> None:
         assert await index.text_search("t", KIND, "the and of", k=5) == []
 
 
+async def test_keyword_search_drops_words_too_common_to_rank(memory_app: Any) -> None:
+    app = memory_app(sqlite_index={"common_term_docs": 25})
+    async with running(app):
+        await write(app, "t", items(clustered(30)))
+        index = app.state.registry.services["memory"].index
+        # "colour" is in all 30 items (at the cap), "blue" in 10: only "blue" ranks.
+        both = await index.text_search("t", KIND, "colour blue", k=100)
+        assert {h.id for h in both} == {h.id for h in await index.text_search("t", KIND, "blue", k=100)}
+        assert len(await index.text_search("t", KIND, "colour", k=100)) == 30  # alone, it still counts
+
+
 async def test_other_processes_writes_and_restarts(memory_app: Any) -> None:
     settings = {"sqlite_index": {"exact_limit": 100, "ivf_lists": 4, "ivf_probes": 4}}
     vectors = clustered(300)
