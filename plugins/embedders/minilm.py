@@ -40,6 +40,9 @@ class MiniLMEmbedder:
         tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
         options = onnxruntime.SessionOptions()
+        # Idle worker threads sleep instead of spinning: on a busy machine (the server's own
+        # requests, a database) spinning threads take the cores the work needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads:
             options.intra_op_num_threads = self.threads
         session = onnxruntime.InferenceSession(
