@@ -16,7 +16,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -460,9 +460,3 @@ class MemoryEngine:
             CHANNEL, action, tenant, {"memory_type": kind, "ids": list(ids), **event.data}
         )
         await self.registry.host.broadcast("memory_event", event=event)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
