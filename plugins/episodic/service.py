@@ -9,7 +9,6 @@ index, then one event.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, union_all
 
 from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
+from mnemogate.core.db import new_id
 from mnemogate.core.errors import BadRequest, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.core.registry import Registry
@@ -101,7 +101,7 @@ class EpisodeService:
         now = utcnow()
         rows = [
             {
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "tenant": tenant,
                 "content": item.content,
                 "occurred_at": item.occurred_at or now,

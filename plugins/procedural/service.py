@@ -8,12 +8,12 @@ beats an equally similar skill that keeps failing.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
 
 from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
+from mnemogate.core.db import new_id
 from mnemogate.core.errors import Conflict, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.core.registry import Registry
@@ -127,7 +127,7 @@ class SkillService:
     async def add(self, tenant: str, item: SkillCreate) -> Skill:
         now = utcnow()
         row = SkillRow(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             tenant=tenant,
             name=item.name,
             description=item.description,
@@ -244,7 +244,7 @@ class SkillService:
 
     async def start_execution(self, tenant: str, skill_id: str, request: ExecutionStart) -> Execution:
         row = ExecutionRow(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             tenant=tenant,
             skill_id=skill_id,
             status="running",

@@ -9,7 +9,6 @@ with a per-hop decay and a threshold; relations whose two ends fired together ar
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
+from mnemogate.core.db import new_id
 from mnemogate.core.errors import Conflict, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.core.registry import Registry
@@ -117,8 +117,8 @@ class EntityService:
     async def add(self, tenant: str, item: EntityCreate) -> Entity:
         now = utcnow()
         row = EntityVersion(
-            version_id=str(uuid.uuid4()),
-            entity_id=str(uuid.uuid4()),
+            version_id=new_id(),
+            entity_id=new_id(),
             tenant=tenant,
             version=1,
             name=item.name,
@@ -169,7 +169,7 @@ class EntityService:
         values = changes.model_dump(exclude_unset=True, exclude_none=True)
         now = utcnow()
         new = EntityVersion(
-            version_id=str(uuid.uuid4()),
+            version_id=new_id(),
             entity_id=item_id,
             tenant=tenant,
             version=current.version + 1,
@@ -287,7 +287,7 @@ class EntityService:
         source, target = str(request.source_id), str(request.target_id)
         now = utcnow()
         row = RelationRow(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             tenant=tenant,
             source_id=source,
             target_id=target,

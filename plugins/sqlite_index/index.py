@@ -1,11 +1,12 @@
 """``SqliteMemoryIndex``: the ``MemoryIndex`` of an SQLite database.
 
-The database is the truth: every item's row (float32 vector, text, filter attributes) lives in
-``memidx_items`` and is written in the caller's transaction, FTS5 follows it through triggers,
-and every write bumps the (tenant, kind) partition's sequence number. The in-memory partitions
-are derived: loaded on first search (from a snapshot when one is valid, else from the rows),
-brought up to date after each commit, and checked against the sequence number before every
-search, so writes by another process (a second worker) are seen too.
+The database is the truth: every item's row (text, filter attributes) lives in ``memidx_items``
+and its float32 vector in ``memidx_vectors``, both written in the caller's transaction; FTS5
+follows the rows through triggers, and every write bumps the (tenant, kind) partition's
+sequence number. The in-memory partitions are derived: loaded on first search (from a snapshot
+when one is valid, else from the rows), brought up to date after each commit, and checked
+against the sequence number before every search, so writes by another process (a second
+worker) are seen too.
 """
 
 from __future__ import annotations
@@ -47,16 +48,20 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split(" "))
 # per-row parameter processing would cost more than SQLite's work.
 _UPSERT = """INSERT INTO memidx_items
         (id, tenant, kind, seq, deleted, user_id, agent_id, session_id, occurred_at, metadata, text,
-         vector_text, vector)
-    VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
+         vector_text)
+    VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (tenant, kind, id) DO UPDATE SET
         seq = excluded.seq, deleted = 0, user_id = excluded.user_id, agent_id = excluded.agent_id,
         session_id = excluded.session_id, occurred_at = excluded.occurred_at,
-        metadata = excluded.metadata, text = excluded.text, vector_text = excluded.vector_text,
-        vector = excluded.vector"""
+        metadata = excluded.metadata, text = excluded.text, vector_text = excluded.vector_text"""
+_UPSERT_VECTOR = """INSERT OR REPLACE INTO memidx_vectors (rowid, vector)
+    SELECT rowid, ? FROM memidx_items WHERE tenant = ? AND kind = ? AND id = ?"""
+_DELETE_VECTORS = text(
+    """DELETE FROM memidx_vectors WHERE rowid IN
+        (SELECT rowid FROM memidx_items WHERE tenant = :tenant AND kind = :kind AND id IN :ids)"""
+).bindparams(bindparam("ids", expanding=True))
 _DELETE = text(
-    """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector_text = NULL, vector = NULL,
-        metadata = NULL
+    """UPDATE memidx_items SET deleted = 1, seq = :seq, text = '', vector_text = NULL, metadata = NULL
     WHERE tenant = :tenant AND kind = :kind AND id IN :ids AND deleted = 0"""
 ).bindparams(bindparam("ids", expanding=True))
 _NEXT_SEQ = text(
@@ -66,14 +71,16 @@ _NEXT_SEQ = text(
 _SEQ = text("SELECT seq FROM memidx_partitions WHERE tenant = :tenant AND kind = :kind")
 # Keyset over (seq, rowid), which the (tenant, kind, seq) index serves in order.
 _CHANGES = text(
-    """SELECT rowid, seq, deleted, user_id, agent_id, session_id, occurred_at, vector FROM memidx_items
-    WHERE tenant = :tenant AND kind = :kind AND seq <= :upto
-      AND (seq > :seq OR (seq = :seq AND rowid > :rowid))
-    ORDER BY seq, rowid LIMIT :limit"""
+    """SELECT i.rowid, i.seq, i.deleted, i.user_id, i.agent_id, i.session_id, i.occurred_at, v.vector
+    FROM memidx_items i LEFT JOIN memidx_vectors v ON v.rowid = i.rowid
+    WHERE i.tenant = :tenant AND i.kind = :kind AND i.seq <= :upto
+      AND (i.seq > :seq OR (i.seq = :seq AND i.rowid > :rowid))
+    ORDER BY i.seq, i.rowid LIMIT :limit"""
 )
-_ROWS = text("SELECT rowid, id, vector FROM memidx_items WHERE rowid IN :rowids").bindparams(
-    bindparam("rowids", expanding=True)
-)
+_ROWS = text(
+    "SELECT i.rowid, i.id, v.vector FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid "
+    "WHERE i.rowid IN :rowids"
+).bindparams(bindparam("rowids", expanding=True))
 _IDS = text("SELECT rowid, id FROM memidx_items WHERE rowid IN :rowids").bindparams(
     bindparam("rowids", expanding=True)
 )
@@ -185,17 +192,23 @@ class SqliteMemoryIndex:
                     json.dumps(metadata) if metadata else None,
                     item.text,
                     item.vector_text,
-                    _vector_bytes(item.vector),
                 )
             )
         connection = await session.connection()
         await connection.exec_driver_sql(_UPSERT, rows)
+        vectors = [(_vector_bytes(i.vector), tenant, kind, i.id) for i in items if i.vector is not None]
+        if vectors:
+            await connection.exec_driver_sql(_UPSERT_VECTOR, vectors)
+        if len(vectors) < len(items):
+            unembedded = [i.id for i in items if i.vector is None]
+            await session.execute(_DELETE_VECTORS, {"tenant": tenant, "kind": kind, "ids": unembedded})
         self._refresh_after_commit(session, tenant, kind)
 
     async def delete(self, session: AsyncSession, tenant: str, kind: str, ids: Sequence[str]) -> None:
         if not ids:
             return
         seq = (await session.execute(_NEXT_SEQ, {"tenant": tenant, "kind": kind})).scalar_one()
+        await session.execute(_DELETE_VECTORS, {"tenant": tenant, "kind": kind, "ids": list(ids)})
         await session.execute(_DELETE, {"tenant": tenant, "kind": kind, "ids": list(ids), "seq": seq})
         self._refresh_after_commit(session, tenant, kind)
 
@@ -283,10 +296,13 @@ class SqliteMemoryIndex:
                 row["seq"] = seq
             await session.execute(
                 text(
-                    "UPDATE memidx_items SET vector = :vector, seq = :seq "
-                    "WHERE tenant = :tenant AND kind = :kind AND id = :id"
+                    "UPDATE memidx_items SET seq = :seq WHERE tenant = :tenant AND kind = :kind AND id = :id"
                 ),
                 rows,
+            )
+            connection = await session.connection()
+            await connection.exec_driver_sql(
+                _UPSERT_VECTOR, [(r["vector"], r["tenant"], r["kind"], r["id"]) for r in rows]
             )
             self._refresh_after_commit(session, tenant, kind)
         if self.snapshot_dir is not None and self.snapshot_dir.exists():
@@ -359,8 +375,8 @@ class SqliteMemoryIndex:
             length = (
                 await session.execute(
                     text(
-                        "SELECT length(vector) FROM memidx_items WHERE tenant = :t AND kind = :k "
-                        "AND vector IS NOT NULL LIMIT 1"
+                        "SELECT length(v.vector) FROM memidx_items i JOIN memidx_vectors v "
+                        "ON v.rowid = i.rowid WHERE i.tenant = :t AND i.kind = :k LIMIT 1"
                     ),
                     {"t": tenant, "k": kind},
                 )

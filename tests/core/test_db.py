@@ -265,3 +265,16 @@ def _secret(url: str) -> Any:
     from pydantic import SecretStr
 
     return SecretStr(url)
+
+
+def test_new_ids_are_time_ordered_uuids() -> None:
+    import time as clock
+    import uuid
+
+    from mnemogate.core.db import new_id
+
+    first = new_id()
+    clock.sleep(0.002)
+    later = [new_id() for _ in range(100)]
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in [first, *later])
+    assert all(first < i for i in later) and len(set(later)) == 100

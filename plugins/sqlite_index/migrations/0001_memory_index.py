@@ -30,9 +30,11 @@ STATEMENTS = (
         occurred_at REAL,
         metadata TEXT,
         text TEXT NOT NULL,
-        vector_text TEXT,
-        vector BLOB
+        vector_text TEXT
     )""",
+    # Vectors apart from the items: item rows stay small, so keyword-search joins and id
+    # lookups read few pages; the float32 vector is read only for exact re-scoring.
+    "CREATE TABLE memidx_vectors (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL)",
     "CREATE UNIQUE INDEX ux_memidx_items_key ON memidx_items (tenant, kind, id)",
     "CREATE INDEX ix_memidx_items_seq ON memidx_items (tenant, kind, seq)",
     """CREATE VIRTUAL TABLE memidx_fts USING fts5(
@@ -68,5 +70,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    for name in ("memidx_meta", "memidx_partitions", "memidx_fts", "memidx_items"):
+    for name in ("memidx_meta", "memidx_partitions", "memidx_fts", "memidx_vectors", "memidx_items"):
         op.execute(f"DROP TABLE IF EXISTS {name}")
