@@ -29,6 +29,7 @@ from mnemogate.core.contracts import Hit, IndexedText, IndexFilters, IndexItem
 from mnemogate.core.db import Database
 from mnemogate.core.errors import BadRequest
 from mnemogate.plugins.sqlite_index.partition import Changes, Partition
+from mnemogate.plugins.sqlite_index.reader import Reader, fetch, marks
 from mnemogate.plugins.sqlite_index.settings import SqliteIndexSettings
 
 log = logging.getLogger("mnemogate.sqlite_index")
@@ -68,22 +69,20 @@ _NEXT_SEQ = text(
     """INSERT INTO memidx_partitions (tenant, kind, seq) VALUES (:tenant, :kind, 1)
     ON CONFLICT (tenant, kind) DO UPDATE SET seq = seq + 1 RETURNING seq"""
 )
-_SEQ = text("SELECT seq FROM memidx_partitions WHERE tenant = :tenant AND kind = :kind")
+# Reads (qmark parameters: they run on the reader's connections).
+_SEQ = "SELECT seq FROM memidx_partitions WHERE tenant = ? AND kind = ?"
 # Keyset over (seq, rowid), which the (tenant, kind, seq) index serves in order.
-_CHANGES = text(
-    """SELECT i.rowid, i.seq, i.deleted, i.user_id, i.agent_id, i.session_id, i.occurred_at, v.vector
+_CHANGES = """SELECT i.rowid, i.seq, i.deleted, i.user_id, i.agent_id, i.session_id, i.occurred_at, v.vector
     FROM memidx_items i LEFT JOIN memidx_vectors v ON v.rowid = i.rowid
-    WHERE i.tenant = :tenant AND i.kind = :kind AND i.seq <= :upto
-      AND (i.seq > :seq OR (i.seq = :seq AND i.rowid > :rowid))
-    ORDER BY i.seq, i.rowid LIMIT :limit"""
-)
-_ROWS = text(
+    WHERE i.tenant = ? AND i.kind = ? AND i.seq <= ? AND (i.seq > ? OR (i.seq = ? AND i.rowid > ?))
+    ORDER BY i.seq, i.rowid LIMIT ?"""
+_ROWS = (
     "SELECT i.rowid, i.id, v.vector FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid "
-    "WHERE i.rowid IN :rowids"
-).bindparams(bindparam("rowids", expanding=True))
-_IDS = text("SELECT rowid, id FROM memidx_items WHERE rowid IN :rowids").bindparams(
-    bindparam("rowids", expanding=True)
+    "WHERE i.rowid IN ({})"
 )
+_IDS = "SELECT rowid, id FROM memidx_items WHERE rowid IN ({})"
+_DIMENSION = """SELECT length(v.vector) FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid
+    WHERE i.tenant = ? AND i.kind = ? LIMIT 1"""
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -123,14 +122,13 @@ def query_terms(query: str) -> list[str]:
     return [f'"{w}"' for w in content]
 
 
-def metadata_clause(metadata: dict[str, Any], params: dict[str, Any], column: str = "metadata") -> str:
+def metadata_clause(metadata: dict[str, Any], params: list[Any], column: str = "metadata") -> str:
     clauses = []
-    for number, (key, value) in enumerate(sorted(metadata.items())):
+    for key, value in sorted(metadata.items()):
         if not isinstance(value, str | int | float | bool):
             raise BadRequest(f"metadata filter {key!r}: only strings, numbers and booleans can be matched")
-        params[f"mk{number}"] = "$." + json.dumps(str(key))
-        params[f"mv{number}"] = int(value) if isinstance(value, bool) else value
-        clauses.append(f"json_extract({column}, :mk{number}) = :mv{number}")
+        params += ["$." + json.dumps(str(key)), int(value) if isinstance(value, bool) else value]
+        clauses.append(f"json_extract({column}, ?) = ?")
     return " AND ".join(clauses)
 
 
@@ -141,6 +139,7 @@ class SqliteMemoryIndex:
         self.partitions: dict[tuple[str, str], Partition] = {}
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reader = Reader(db)
         self.snapshot_dir: Path | None = (
             db.path.with_name(db.path.name + ".index") if db.path is not None and settings.snapshots else None
         )
@@ -153,6 +152,7 @@ class SqliteMemoryIndex:
     async def close(self) -> None:
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.to_thread(self.reader.close)
         if self.snapshot_dir is None:
             return
         store_id = await self.get_meta("store_id")
@@ -317,8 +317,7 @@ class SqliteMemoryIndex:
         caller just read); None when it has no items yet."""
         key = (tenant, kind)
         if seq is None:
-            async with self.db.read() as session:
-                seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
+            seq = await self.reader.run(lambda c: self._seq(c, tenant, kind))
         if seq is None:
             return None
         partition = self.partitions.get(key)
@@ -370,36 +369,20 @@ class SqliteMemoryIndex:
                 )
         return self._new_partition(dim)
 
+    @staticmethod
+    def _seq(connection: Any, tenant: str, kind: str) -> int | None:
+        rows = fetch(connection, _SEQ, (tenant, kind))
+        return rows[0][0] if rows else None
+
     async def _dimension(self, tenant: str, kind: str) -> int:
-        async with self.db.read() as session:
-            length = (
-                await session.execute(
-                    text(
-                        "SELECT length(v.vector) FROM memidx_items i JOIN memidx_vectors v "
-                        "ON v.rowid = i.rowid WHERE i.tenant = :t AND i.kind = :k LIMIT 1"
-                    ),
-                    {"t": tenant, "k": kind},
-                )
-            ).scalar()
-        return int(length // 4) if length else 0
+        rows = await self.reader.run(lambda c: fetch(c, _DIMENSION, (tenant, kind)))
+        return int(rows[0][0] // 4) if rows and rows[0][0] else 0
 
     async def _catch_up(self, tenant: str, kind: str, partition: Partition, seq: int) -> None:
         last_seq, last_rowid = partition.seq, np.iinfo(np.int64).max
         while True:
-            async with self.db.read() as session:
-                rows = (
-                    await session.execute(
-                        _CHANGES,
-                        {
-                            "tenant": tenant,
-                            "kind": kind,
-                            "upto": seq,
-                            "seq": last_seq,
-                            "rowid": int(last_rowid),
-                            "limit": CATCH_UP_BATCH,
-                        },
-                    )
-                ).all()
+            after = (tenant, kind, seq, last_seq, last_seq, int(last_rowid), CATCH_UP_BATCH)
+            rows = await self.reader.run(lambda c, after=after: fetch(c, _CHANGES, after))
             if not rows:
                 break
             last_seq, last_rowid = rows[-1][1], rows[-1][0]
@@ -424,32 +407,15 @@ class SqliteMemoryIndex:
     ) -> list[Hit]:
         if k <= 0:
             return []
-        # One read transaction: the sequence number the partition must reach, then the ids
-        # (and, for IVF candidates, the float32 vectors) of what the search found.
-        async with self.db.read() as session:
-            seq = (await session.execute(_SEQ, {"tenant": tenant, "kind": kind})).scalar()
-            partition = await self._partition(tenant, kind, seq)
-            if partition is None or partition.live == 0:
-                return []
-            return await self._vector_search(session, partition, tenant, kind, vector, k, filters)
-
-    async def _vector_search(
-        self,
-        session: AsyncSession,
-        partition: Partition,
-        tenant: str,
-        kind: str,
-        vector: np.ndarray,
-        k: int,
-        filters: IndexFilters | None,
-    ) -> list[Hit]:
+        filters = filters or IndexFilters()
+        # The sequence number the partition must reach (and the rows a metadata filter allows).
+        seq, allowed_rowids = await self.reader.run(lambda c: self._search_state(c, tenant, kind, filters))
+        partition = await self._partition(tenant, kind, seq)
+        if partition is None or partition.live == 0:
+            return []
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if len(query) != partition.dim:
             raise BadRequest(f"query vector has {len(query)} dimensions; the index has {partition.dim}")
-        filters = filters or IndexFilters()
-        allowed_rowids = (
-            await self._metadata_rowids(tenant, kind, filters.metadata) if filters.metadata else None
-        )
         async with self.locks.setdefault((tenant, kind), asyncio.Lock()):
             mask = partition.mask(
                 user_id=filters.user_id,
@@ -464,8 +430,8 @@ class SqliteMemoryIndex:
             approximate = partition.approximate
         if len(rowids) == 0:
             return []
-        statement = _ROWS if approximate else _IDS
-        rows = (await session.execute(statement, {"rowids": rowids.tolist()})).all()
+        statement = (_ROWS if approximate else _IDS).format(marks(len(rowids)))
+        rows = await self.reader.run(lambda c: fetch(c, statement, rowids.tolist()))
         if approximate:
             # Re-score the IVF candidates exactly with their float32 vectors.
             exact = {r[0]: (r[1], float(np.frombuffer(r[2], dtype=np.float32) @ query)) for r in rows if r[2]}
@@ -478,20 +444,16 @@ class SqliteMemoryIndex:
             if r in ids
         ]
 
-    async def _metadata_rowids(self, tenant: str, kind: str, metadata: dict[str, Any]) -> np.ndarray:
-        params: dict[str, Any] = {"tenant": tenant, "kind": kind}
-        clause = metadata_clause(metadata, params)
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    text(
-                        "SELECT rowid FROM memidx_items WHERE tenant = :tenant AND kind = :kind "
-                        f"AND deleted = 0 AND {clause}"
-                    ),
-                    params,
-                )
-            ).all()
-        return np.array([r[0] for r in rows], dtype=np.int64)
+    def _search_state(
+        self, connection: Any, tenant: str, kind: str, filters: IndexFilters
+    ) -> tuple[int | None, np.ndarray | None]:
+        seq = self._seq(connection, tenant, kind)
+        if not filters.metadata:
+            return seq, None
+        params: list[Any] = [tenant, kind]
+        clause = metadata_clause(filters.metadata, params)
+        sql = f"SELECT rowid FROM memidx_items WHERE tenant = ? AND kind = ? AND deleted = 0 AND {clause}"
+        return seq, np.array([r[0] for r in fetch(connection, sql, params)], dtype=np.int64)
 
     async def text_search(
         self, tenant: str, kind: str, query: str, *, k: int, filters: IndexFilters | None = None
@@ -500,48 +462,44 @@ class SqliteMemoryIndex:
         if not terms or k <= 0:
             return []
         filters = filters or IndexFilters()
-        async with self.db.read() as session:
-            if len(terms) > 1:
-                terms = await self._rarer_terms(session, terms)
-            return await self._text_search(session, tenant, kind, " OR ".join(terms), k, filters)
-
-    async def _rarer_terms(self, session: AsyncSession, terms: list[str]) -> list[str]:
-        """Drop terms found in at least ``common_term_docs`` items when rarer ones remain: their
-        BM25 weight (idf) is small, and scoring each of their items is what makes a keyword
-        search slow in a large store. Counting stops at the cap, so the check stays cheap."""
-        counts = ", ".join(
-            f"(SELECT count(*) FROM (SELECT 1 FROM memidx_fts WHERE memidx_fts MATCH :t{i} LIMIT :cap))"
-            for i in range(len(terms))
-        )
-        cap = self.settings.common_term_docs
-        params: dict[str, Any] = {f"t{i}": term for i, term in enumerate(terms)} | {"cap": cap}
-        found = (await session.execute(text(f"SELECT {counts}"), params)).one()
-        rarer = [term for term, count in zip(terms, found, strict=True) if count < cap]
-        return rarer or terms
-
-    async def _text_search(
-        self, session: AsyncSession, tenant: str, kind: str, expression: str, k: int, filters: IndexFilters
-    ) -> list[Hit]:
-        params: dict[str, Any] = {"match": expression, "tenant": tenant, "kind": kind, "k": k}
-        clauses = ["memidx_fts MATCH :match", "i.tenant = :tenant", "i.kind = :kind", "i.deleted = 0"]
+        clauses = ["memidx_fts MATCH ?", "i.tenant = ?", "i.kind = ?", "i.deleted = 0"]
+        params: list[Any] = [tenant, kind]
         for name in ("user_id", "agent_id", "session_id"):
             value = getattr(filters, name)
             if value is not None:
-                clauses.append(f"i.{name} = :{name}")
-                params[name] = value
+                clauses.append(f"i.{name} = ?")
+                params.append(value)
         if filters.since is not None:
-            clauses.append("i.occurred_at >= :since")
-            params["since"] = _epoch(filters.since)
+            clauses.append("i.occurred_at >= ?")
+            params.append(_epoch(filters.since))
         if filters.until is not None:
-            clauses.append("i.occurred_at < :until")
-            params["until"] = _epoch(filters.until)
+            clauses.append("i.occurred_at < ?")
+            params.append(_epoch(filters.until))
         if filters.metadata:
             clauses.append(metadata_clause(filters.metadata, params, "i.metadata"))
         # CROSS JOIN keeps the FTS5 match as the outer loop: the planner would otherwise walk
         # every item of the tenant and probe the full-text index for each.
         sql = (
             "SELECT i.id, bm25(memidx_fts) AS rank FROM memidx_fts CROSS JOIN memidx_items i "
-            f"ON i.rowid = memidx_fts.rowid WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT :k"
+            f"ON i.rowid = memidx_fts.rowid WHERE {' AND '.join(clauses)} ORDER BY rank LIMIT ?"
         )
-        rows = (await session.execute(text(sql), params)).all()
+
+        def search(connection: Any) -> list[Any]:
+            chosen = self._rarer_terms(connection, terms) if len(terms) > 1 else terms
+            return fetch(connection, sql, [" OR ".join(chosen), *params, k])
+
+        rows = await self.reader.run(search)
         return [Hit(id=r[0], score=-float(r[1]), parts={"keyword": -float(r[1])}) for r in rows]
+
+    def _rarer_terms(self, connection: Any, terms: list[str]) -> list[str]:
+        """Drop terms found in at least ``common_term_docs`` items when rarer ones remain: their
+        BM25 weight (idf) is small, and scoring each of their items is what makes a keyword
+        search slow in a large store. Counting stops at the cap, so the check stays cheap."""
+        cap = self.settings.common_term_docs
+        counts = ", ".join(
+            "(SELECT count(*) FROM (SELECT 1 FROM memidx_fts WHERE memidx_fts MATCH ? LIMIT ?))"
+            for _ in terms
+        )
+        found = fetch(connection, f"SELECT {counts}", [value for term in terms for value in (term, cap)])[0]
+        rarer = [term for term, count in zip(terms, found, strict=True) if count < cap]
+        return rarer or terms

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import build_app, running
@@ -38,11 +39,16 @@ def with_plugin_settings(settings: Settings, **tables: dict[str, Any]) -> Settin
 
 @pytest.fixture
 def memory_app(backend_settings: Settings) -> Callable[..., FastAPI]:
-    """``memory_app(memory={...}, sqlite_index={...}, extra_plugins=[...])``: an app on the
-    backend under test."""
+    """``memory_app(memory={...}, sqlite_index={...}, extra_plugins=[...], database_url=...)``:
+    an app on the backend under test."""
 
-    def factory(*, extra_plugins: Sequence[object] = (), **tables: dict[str, Any]) -> FastAPI:
-        return build_app(with_plugin_settings(backend_settings, **tables), plugins=extra_plugins)
+    def factory(
+        *, extra_plugins: Sequence[object] = (), database_url: str | None = None, **tables: dict[str, Any]
+    ) -> FastAPI:
+        settings = with_plugin_settings(backend_settings, **tables)
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": SecretStr(database_url)})
+        return build_app(settings, plugins=extra_plugins)
 
     return factory
 

@@ -168,3 +168,14 @@ async def test_other_processes_writes_and_restarts(memory_app: Any) -> None:
         assert (await index.vector_search("t", KIND, vectors[250], k=1))[0].id == "item-250"
         assert (await index.vector_search("t", KIND, -vectors[0], k=1))[0].id == "item-300"
         assert index.partitions[("t", KIND)].approximate
+
+
+async def test_a_database_in_memory_is_searched_too(memory_app: Any, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("an in-memory database is an SQLite feature")
+    async with running(memory_app(database_url="sqlite://")) as client:
+        await client.post("/api/v1/episodes", json={"content": "the lighthouse at dawn"})
+        found = await client.post("/api/v1/episodes/recall", json={"query": "lighthouse"})
+        assert [i["episode"]["content"] for i in found.json()["items"]] == ["the lighthouse at dawn"]
+        keyword = await client.post("/api/v1/episodes/recall", json={"query": "dawn", "mode": "keyword"})
+        assert len(keyword.json()["items"]) == 1
