@@ -11,7 +11,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from mnemogate.core.testing import served
+from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.testing import running, served
 
 EPISODES = [
     {"content": "We planned the hiking trip to the Alps for July", "actor": "Ana", "session_id": "s1"},
@@ -186,3 +187,40 @@ async def test_without_an_index_for_the_database_memory_answers_503(
         refused = await client.post("/api/v1/episodes", json={"content": "x"})
         assert refused.status_code == 503 and "no storage backend serves postgresql" in refused.text
         assert (await client.get("/api/v1/episodes")).json()["items"] == []
+
+
+class EventRecorder:
+    """A plugin reacting to memory writes through the memory_event hook."""
+
+    plugin_name = "event_recorder"
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, list[str]]] = []
+
+    @hookimpl
+    async def memory_event(self, event: Any) -> None:
+        self.events.append((event.tenant, event.memory_type, event.action, list(event.ids)))
+
+
+async def test_memory_event_hooks_see_every_committed_write(memory_app: Any) -> None:
+    recorder = EventRecorder()
+    async with running(memory_app(extra_plugins=[recorder])) as client:
+        episode = (await client.post("/api/v1/episodes", json={"content": "hooked"})).json()
+        skill = (await client.post("/api/v1/skills", json={"name": "hook skill"})).json()
+        await client.delete(f"/api/v1/episodes/{episode['id']}")
+    assert recorder.events == [
+        ("default", "episodic", "created", [episode["id"]]),
+        ("default", "procedural", "created", [skill["id"]]),
+        ("default", "episodic", "deleted", [episode["id"]]),
+    ]
+
+
+async def test_weighted_score_fusion(memory_client: Any) -> None:
+    tables = {"memory": {"embedder": "hashing", "fusion": "scores", "keyword_weight": 0.0}}
+    async with memory_client(**tables) as client:
+        stored = await add_all(client)
+        found = await client.post("/api/v1/episodes/recall", json={"query": "grey kitten", "explain": True})
+        best = found.json()["items"][0]
+        assert best["episode"]["id"] == stored[2]["id"]
+        # With keyword weight 0 the relevance is the vector score relative to the best one.
+        assert best["explain"]["relevance"] == 1.0 and "keyword" in best["explain"]
