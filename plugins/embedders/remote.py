@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
-import numpy as np
 
 from mnemogate.core.errors import StartupError, Unavailable
 from mnemogate.plugins.embedders.settings import EmbeddersSettings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RemoteEmbedder:
@@ -29,6 +33,8 @@ class RemoteEmbedder:
         self.client = httpx.AsyncClient(headers=headers, timeout=timeout)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch):
             chunk = texts[start : start + self.batch]
@@ -36,6 +42,8 @@ class RemoteEmbedder:
         return out
 
     async def _request(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         try:
             response = await self.client.post(self.url, json={"model": self.model, "input": texts})
         except httpx.HTTPError as exc:

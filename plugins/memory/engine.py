@@ -17,9 +17,8 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,6 +29,9 @@ from mnemogate.core.errors import StartupError, Unavailable
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.memory.models import Activation
 from mnemogate.plugins.memory.settings import MemorySettings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("mnemogate.memory")
 
@@ -78,6 +80,8 @@ class CachedEmbedder:
         return f"{self.embedder.name}/{self.embedder.dim}"
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np  # where used: start-up does not load numpy
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         keys = [hashlib.blake2b(t.encode(), digest_size=16).digest() for t in texts]
         missing: dict[bytes, list[int]] = {}

@@ -19,18 +19,21 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mnemogate.core.contracts import Hit, IndexedText, IndexFilters, IndexItem
 from mnemogate.core.db import Database
 from mnemogate.core.errors import BadRequest
-from mnemogate.plugins.sqlite_index.partition import Changes, Partition
 from mnemogate.plugins.sqlite_index.reader import Reader, fetch, marks
 from mnemogate.plugins.sqlite_index.settings import SqliteIndexSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mnemogate.plugins.sqlite_index.partition import Changes, Partition
 
 log = logging.getLogger("mnemogate.sqlite_index")
 
@@ -90,11 +93,17 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 def _vector_bytes(vector: np.ndarray | None) -> bytes | None:
+    import numpy as np  # numpy and faiss load on first use: start-up does not pay for them
+
     return None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
 
 def _changes(rows: Sequence[Any]) -> Changes:
     """Columns of catch-up rows (rowid, seq, deleted, user, agent, session, time, vector)."""
+    import numpy as np
+
+    from mnemogate.plugins.sqlite_index.partition import Changes
+
     live = np.array([not r[2] and r[7] is not None for r in rows], dtype=bool)
     blobs = [r[7] for r, alive in zip(rows, live, strict=True) if alive]
     dim = len(blobs[0]) // 4 if blobs else 0
@@ -334,6 +343,8 @@ class SqliteMemoryIndex:
         return partition
 
     def _new_partition(self, dim: int) -> Partition:
+        from mnemogate.plugins.sqlite_index.partition import Partition
+
         return Partition(
             dim,
             exact_limit=self.settings.exact_limit,
@@ -346,6 +357,8 @@ class SqliteMemoryIndex:
         if self.snapshot_dir is not None and self._stem(tenant, kind).with_suffix(".json").exists():
             stem = self._stem(tenant, kind)
             try:
+                from mnemogate.plugins.sqlite_index.partition import Partition
+
                 partition, header = await asyncio.to_thread(
                     Partition.load,
                     stem,
@@ -379,7 +392,7 @@ class SqliteMemoryIndex:
         return int(rows[0][0] // 4) if rows and rows[0][0] else 0
 
     async def _catch_up(self, tenant: str, kind: str, partition: Partition, seq: int) -> None:
-        last_seq, last_rowid = partition.seq, np.iinfo(np.int64).max
+        last_seq, last_rowid = partition.seq, 2**63 - 1
         while True:
             after = (tenant, kind, seq, last_seq, last_seq, int(last_rowid), CATCH_UP_BATCH)
             rows = await self.reader.run(lambda c, after=after: fetch(c, _CHANGES, after))
@@ -413,6 +426,8 @@ class SqliteMemoryIndex:
         partition = await self._partition(tenant, kind, seq)
         if partition is None or partition.live == 0:
             return []
+        import numpy as np
+
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if len(query) != partition.dim:
             raise BadRequest(f"query vector has {len(query)} dimensions; the index has {partition.dim}")
@@ -447,6 +462,8 @@ class SqliteMemoryIndex:
     def _search_state(
         self, connection: Any, tenant: str, kind: str, filters: IndexFilters
     ) -> tuple[int | None, np.ndarray | None]:
+        import numpy as np
+
         seq = self._seq(connection, tenant, kind)
         if not filters.metadata:
             return seq, None
