@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from sqlalchemy import text
 
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.settings import PluginsConfig
@@ -165,8 +166,8 @@ async def measure(size: int) -> dict[str, Any]:
             await episodes.recall_request("bench", RecallRequest(query=query_texts[0], k=10))  # warm
             for mode in ("vector", "keyword", "hybrid"):
                 latencies = []
-                for text in query_texts:
-                    request = RecallRequest(query=text, k=10, mode=mode)
+                for query_text in query_texts:
+                    request = RecallRequest(query=query_text, k=10, mode=mode)
                     begun = time.perf_counter()
                     found = await episodes.recall_request("bench", request)
                     latencies.append(time.perf_counter() - begun)
@@ -181,16 +182,16 @@ async def measure(size: int) -> dict[str, Any]:
                 floor.append(time.perf_counter() - begun)
             result["floor_p50_ms"], result["floor_p95_ms"] = percentiles(floor)
             filtered = []
-            for text in query_texts[:100]:
-                request = RecallRequest(query=text, k=10, user_id="u7", session_id="s70")
+            for query_text in query_texts[:100]:
+                request = RecallRequest(query=query_text, k=10, user_id="u7", session_id="s70")
                 begun = time.perf_counter()
                 await episodes.recall_request("bench", request)
                 filtered.append(time.perf_counter() - begun)
             result["filtered_p50_ms"], result["filtered_p95_ms"] = percentiles(filtered)
             http_latencies = []
-            for text in query_texts[:100]:
+            for query_text in query_texts[:100]:
                 begun = time.perf_counter()
-                response = await http.post("/api/v1/episodes/recall", json={"query": text, "k": 10})
+                response = await http.post("/api/v1/episodes/recall", json={"query": query_text, "k": 10})
                 http_latencies.append(time.perf_counter() - begun)
                 assert response.status_code == 200
             result["http_hybrid_p50_ms"], result["http_hybrid_p95_ms"] = percentiles(http_latencies)
