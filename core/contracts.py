@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     from fastapi import APIRouter
     from sqlalchemy import MetaData
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from mnemogate.core.registry import Registry
 
@@ -176,10 +177,40 @@ class ChatContext:
 
 @dataclass(frozen=True, slots=True)
 class IndexItem:
+    """One memory item as the index sees it: what is searched (``vector``; ``text`` by keyword)
+    and what searches filter on (the ``IndexFilters`` fields: ``user_id``, ``agent_id``,
+    ``session_id``, ``occurred_at`` and ``metadata`` in ``attrs``). ``vector_text`` is the text
+    the vector embeds when that differs from ``text`` (e.g. a turn alone, while its keywords
+    include the turn before it); the index keeps it so a store can be re-embedded."""
+
     id: str
     vector: np.ndarray | None
     text: str
     attrs: dict[str, Any] = field(default_factory=dict)
+    vector_text: str | None = None
+
+    @property
+    def embedded_text(self) -> str:
+        return self.text if self.vector_text is None else self.vector_text
+
+
+@dataclass(frozen=True, slots=True)
+class IndexFilters:
+    """What a search is confined to, besides the tenant and memory kind. ``metadata`` matches
+    items whose metadata has every given key with exactly that (scalar) value."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.user_id or self.agent_id or self.session_id or self.since or self.until or self.metadata
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,26 +220,51 @@ class Hit:
     parts: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class IndexedText:
+    """The text an indexed item's vector embeds, for re-embedding a store."""
+
+    tenant: str
+    kind: str
+    id: str
+    text: str
+
+
 @runtime_checkable
 class MemoryIndex(Protocol):
-    """Vector + keyword index over memory items, one implementation per database URL scheme."""
+    """Vector + keyword index over memory items, one implementation per database URL scheme.
 
-    async def upsert(self, tenant: str, kind: str, items: Sequence[IndexItem]) -> None: ...
-    async def delete(self, tenant: str, kind: str, ids: Sequence[str]) -> None: ...
-    async def search(
-        self,
-        tenant: str,
-        kind: str,
-        *,
-        vector: np.ndarray | None = None,
-        text: str | None = None,
-        k: int = 10,
-        filters: dict[str, Any] | None = None,
+    Writes take the caller's open write session, so the memory rows and their index entries
+    commit (or roll back) together; in-memory structures follow after the commit. Searches see
+    only ``tenant``'s items of one ``kind`` (memory type) that pass ``filters``.
+    """
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def upsert(
+        self, session: AsyncSession, tenant: str, kind: str, items: Sequence[IndexItem]
+    ) -> None: ...
+    async def delete(self, session: AsyncSession, tenant: str, kind: str, ids: Sequence[str]) -> None: ...
+    async def vector_search(
+        self, tenant: str, kind: str, vector: np.ndarray, *, k: int, filters: IndexFilters | None = None
     ) -> list[Hit]: ...
+    async def text_search(
+        self, tenant: str, kind: str, query: str, *, k: int, filters: IndexFilters | None = None
+    ) -> list[Hit]: ...
+    async def count(self, tenant: str | None = None, kind: str | None = None) -> int: ...
+    async def get_meta(self, key: str) -> str | None: ...
+    async def set_meta(self, session: AsyncSession, key: str, value: str) -> None: ...
+    def texts(self, *, batch: int = 256) -> AsyncIterator[list[IndexedText]]: ...
+    async def set_vectors(
+        self, session: AsyncSession, items: Sequence[IndexedText], vectors: np.ndarray
+    ) -> None: ...
 
 
 @runtime_checkable
 class Embedder(Protocol):
+    """Text to vectors: float32 rows, L2-normalised, ``dim`` wide. ``name`` identifies the model
+    (a store records it, so vectors of different models are never mixed)."""
+
     name: str
     dim: int
 

@@ -13,6 +13,9 @@ import asyncio
 import hashlib
 import importlib.util
 import logging
+import os
+import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -65,6 +68,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_id() -> str:
+    """A new UUID, version 7 (RFC 9562): a millisecond timestamp, then random bits. Ids made
+    together sort together, so inserts land at the end of B-tree indexes instead of on random
+    pages, which keeps large tables fast to write."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis & ((1 << 48) - 1)) << 80
+        | 0x7 << 76
+        | (rand >> 68) << 64
+        | 0b10 << 62
+        | rand & ((1 << 62) - 1)
+    )
+    return str(uuid.UUID(int=value))
 
 
 def async_url(url: str) -> URL:

@@ -116,10 +116,10 @@ def register_event_bus(register: Callable[..., None]) -> None:
 def register_storage_backends(register: Callable[..., None]) -> None:
     """Contribute a memory index for a database URL scheme (may be async).
 
-    Call ``register(scheme, factory)``; ``factory(database)`` returns a ``MemoryIndex`` (vector
-    and keyword search over memory items) for databases whose URL dialect is ``scheme``
-    (``"sqlite"``, ``"postgresql"``, ...). The host picks the backend matching the configured
-    database.
+    Call ``register(scheme, factory)``; ``factory(registry)`` returns a ``MemoryIndex`` (vector
+    and keyword search over memory items, see ``mnemogate.core.contracts``) for databases whose
+    URL dialect is ``scheme`` (``"sqlite"``, ``"postgresql"``, ...). The memory engine picks the
+    backend matching the configured database.
     """
 
 
@@ -127,7 +127,7 @@ def register_storage_backends(register: Callable[..., None]) -> None:
 def register_embedders(register: Callable[..., None]) -> None:
     """Contribute text embedders by name (may be async).
 
-    Call ``register(name, factory)``; ``factory(settings)`` returns an ``Embedder`` with
+    Call ``register(name, factory)``; ``factory(registry)`` returns an ``Embedder`` with
     ``name``, ``dim`` and ``async embed(texts) -> float32 array`` of L2-normalised rows. Load
     model weights lazily, on first use, so start-up stays fast.
     """

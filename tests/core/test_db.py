@@ -257,3 +257,16 @@ def test_revision_command_extends_a_plugins_branch(
     history = orjson.loads(runner.invoke(cli, ["db", "history", "--plugin", "dbtest"]).output)
     assert [h["message"] for h in history] == ["add colour", "counters"]
     assert history[0]["down_revision"] == "dbtest_0001"
+
+
+def test_new_ids_are_time_ordered_uuids() -> None:
+    import time as clock
+    import uuid
+
+    from mnemogate.core.db import new_id
+
+    first = new_id()
+    clock.sleep(0.002)
+    later = [new_id() for _ in range(100)]
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in [first, *later])
+    assert all(first < i for i in later) and len(set(later)) == 100

@@ -13,6 +13,8 @@ from mnemogate.core import tokens
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.testing import running
 
+# The memory core registers embedders (MiniLM by default); without it none is registered.
+NO_EMBEDDERS = ["embedders", "memory", "episodic", "semantic", "procedural"]
 FILLER = " and some more words to make this message cost tokens" * 3
 
 
@@ -51,10 +53,11 @@ async def prune(client: Any, mcp_call: Any, **arguments: Any) -> dict[str, Any]:
     return result["structuredContent"]
 
 
-async def test_prunes_by_lexical_relevance_without_an_embedder(client: Any, mcp_call: Any) -> None:
+async def test_prunes_by_lexical_relevance_without_an_embedder(make_app: Any, mcp_call: Any) -> None:
     messages = conversation()
     total = tokens.count_messages(messages)
-    result = await prune(client, mcp_call, messages=messages, budget_tokens=total - 100)
+    async with running(make_app(disabled=NO_EMBEDDERS)) as client:
+        result = await prune(client, mcp_call, messages=messages, budget_tokens=total - 100)
     assert result["relevance"] == {"method": "lexical", "reason": "no embedder is registered"}
     assert (
         result["tokens_before"] == total and result["tokens_after"] <= total - 100 and result["within_budget"]
@@ -127,7 +130,7 @@ async def test_prunes_by_embedding_similarity_with_a_registered_embedder(
     make_app: Any, mcp_call: Any
 ) -> None:
     messages = conversation()
-    async with running(make_app(plugins=[EmbedderPlugin()])) as client:
+    async with running(make_app(plugins=[EmbedderPlugin()], disabled=NO_EMBEDDERS)) as client:
         result = await prune(
             client, mcp_call, messages=messages, budget_tokens=tokens.count_messages(messages) - 100
         )
@@ -136,13 +139,24 @@ async def test_prunes_by_embedding_similarity_with_a_registered_embedder(
         assert removed and removed <= {1, 2, 7, 8}
         scores = {r["indices"][0]: r["relevance"] for r in result["removed"]}
         assert all(0 <= score <= 1 for score in scores.values())
-    async with running(make_app(plugins=[EmbedderPlugin(fail=True)])) as client:
+    async with running(make_app(plugins=[EmbedderPlugin(fail=True)], disabled=NO_EMBEDDERS)) as client:
         result = await prune(client, mcp_call, messages=messages, budget_tokens=200)
         assert result["relevance"]["method"] == "lexical"
         assert "failed" in result["relevance"]["reason"]
 
 
 async def test_a_missing_named_embedder_falls_back_and_says_so(app_with: Any, mcp_call: Any) -> None:
-    async with running(app_with(mcp_pruner={"embedder": "minilm"})) as client:
+    async with running(app_with(mcp_pruner={"embedder": "minilm"}, disabled=NO_EMBEDDERS)) as client:
         result = await prune(client, mcp_call, messages=conversation(), budget_tokens=200)
     assert result["relevance"] == {"method": "lexical", "reason": "the embedder 'minilm' is not registered"}
+
+
+async def test_prunes_with_the_memory_cores_default_embedder(client: Any, mcp_call: Any) -> None:
+    """With every built-in plugin the pruner finds the memory core's MiniLM and ranks by meaning."""
+    messages = conversation()
+    result = await prune(
+        client, mcp_call, messages=messages, budget_tokens=tokens.count_messages(messages) - 100
+    )
+    assert result["relevance"] == {"method": "embedding", "embedder": "minilm"}
+    removed = {i for r in result["removed"] for i in r["indices"]}
+    assert removed and removed <= {1, 2, 7, 8}

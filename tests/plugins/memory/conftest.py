@@ -1,0 +1,79 @@
+"""Fixtures of the memory test suite. Every test runs once per storage backend: a backend added
+later (PostgreSQL + pgvector) adds its name to BACKENDS and its database settings below."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from mnemogate.core.settings import PluginsConfig, Settings
+from mnemogate.core.testing import build_app, running
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def backend_settings(mnemogate_settings: Settings, backend: str) -> Settings:
+    """Settings whose database is served by ``backend``."""
+    assert backend == "sqlite"
+    return mnemogate_settings
+
+
+def with_plugin_settings(settings: Settings, **tables: dict[str, Any]) -> Settings:
+    """``settings`` with plugin tables (``memory={...}``); the memory engine defaults to the
+    fast hashing embedder here."""
+    merged: dict[str, Any] = {"memory": {"embedder": "hashing"}, **tables}
+    return settings.model_copy(update={"plugins": PluginsConfig(**merged)})
+
+
+@pytest.fixture
+def memory_app(backend_settings: Settings) -> Callable[..., FastAPI]:
+    """``memory_app(memory={...}, sqlite_index={...}, extra_plugins=[...], database_url=...)``:
+    an app on the backend under test."""
+
+    def factory(
+        *, extra_plugins: Sequence[object] = (), database_url: str | None = None, **tables: dict[str, Any]
+    ) -> FastAPI:
+        settings = with_plugin_settings(backend_settings, **tables)
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": SecretStr(database_url)})
+        return build_app(settings, plugins=extra_plugins)
+
+    return factory
+
+
+@pytest.fixture
+def memory_client(
+    memory_app: Callable[..., FastAPI],
+) -> Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]:
+    def factory(**tables: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running(memory_app(**tables))
+
+    return factory
+
+
+async def _make_key(app: FastAPI, tenant: str, scope: str = "write") -> dict[str, str]:
+    from mnemogate.plugins.auth.models import KeyCreate
+
+    made = await app.state.registry.services["auth.keys"].create(
+        KeyCreate(name=tenant, scopes=[scope], tenant=tenant)  # type: ignore[list-item]
+    )
+    return {"Authorization": f"Bearer {made.key}"}
+
+
+@pytest.fixture
+def make_key() -> Callable[..., Any]:
+    """``await make_key(app, tenant, scope="write")``: headers with a fresh key of ``tenant``
+    (as `mnemogate keys create --tenant` makes one)."""
+    return _make_key
