@@ -27,7 +27,8 @@ package_dir: dict[str, str] = {}
 for package, directory in SOURCE_DIRS.items():
     package_dir[package] = directory
     packages.append(package)
-    for sub in find_namespace_packages(directory, exclude=["*__pycache__*"]):
+    # Front-end sources (and their node_modules) are built into the package's static files.
+    for sub in find_namespace_packages(directory, exclude=["*__pycache__*", "*node_modules*", "*.frontend*"]):
         packages.append(f"{package}.{sub}")
         package_dir[f"{package}.{sub}"] = str(Path(directory, *sub.split(".")))
 

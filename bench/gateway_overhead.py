@@ -37,6 +37,8 @@ from mnemogate.plugins.providers.http import UpstreamPool
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("MNEMOGATE_BENCH_CACHE", Path.home() / ".cache" / "mnemogate-bench"))
 LITELLM_VENV = CACHE / "litellm-venv"
+# The release series the reference figures were taken with (the newest of it installs).
+LITELLM_REQUIREMENT = "litellm[proxy]>=1.106,<1.107"
 TICKS = os.sysconf("SC_CLK_TCK")
 HEADERS = b"Content-Type: application/json\r\nAuthorization: Bearer %s\r\n"
 
@@ -104,9 +106,8 @@ def ensure_litellm() -> Path | None:
         return executable
     print(f"installing LiteLLM into {LITELLM_VENV} (once)...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-    installed = subprocess.run(
-        [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", "litellm[proxy]"], capture_output=True, text=True
-    )
+    pip = str(LITELLM_VENV / "bin" / "pip")
+    installed = subprocess.run([pip, "install", "-q", LITELLM_REQUIREMENT], capture_output=True, text=True)
     if installed.returncode != 0:
         print(f"LiteLLM could not be installed:\n{installed.stderr[-2000:]}", file=sys.stderr)
         return None

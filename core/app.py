@@ -9,6 +9,7 @@ the shutdown half.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
 import re
@@ -36,6 +37,7 @@ from mnemogate.core.errors import (
 from mnemogate.core.logs import configure_logging, flush_logs
 from mnemogate.core.plugins import PluginHost
 from mnemogate.core.registry import Registry
+from mnemogate.core.routing import Candidate, DirectRoutes, direct_table, takes_only_the_request
 from mnemogate.core.settings import Settings, load_settings
 
 try:
@@ -44,6 +46,15 @@ except ImportError:  # FastAPI before 0.137 flattens included routers itself
     _iter_route_contexts = None
 
 log = logging.getLogger("mnemogate.app")
+
+# Traces and metrics are the observability plugin's (its settings, its tracer provider). FastAPI
+# versions with telemetry of their own would otherwise look up OpenTelemetry's global providers
+# (environment variables included) on every request to find out that none is configured.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 CORE = "core"
 
@@ -77,12 +88,19 @@ def create_app(
         description="Long-term memory for AI agents and an LLM gateway.",
         lifespan=_lifespan,
         redoc_url=None,
+        **_NO_NATIVE_TELEMETRY,
     )
     app.state.registry = registry
     install_error_handlers(app)
     _record_core_routes(app, registry)
+    direct: dict[tuple[str, Any], str | None] = {}
     for pack in registry.routes:
         before = len(app.router.routes)
+        direct.update(
+            ((pack.prefix + route.path, route.endpoint), pack.scope)
+            for route in pack.router.routes
+            if takes_only_the_request(route, pack.router.dependencies)
+        )
         app.include_router(
             pack.router,
             prefix=pack.prefix,
@@ -102,6 +120,7 @@ def create_app(
         )
     _check_duplicates(registry, strict=strict_routes)
     _install_middleware(app, registry)
+    _install_direct_routes(app, direct)
     return app
 
 
@@ -120,6 +139,18 @@ def _effective_routes(routes: list[Any]) -> Iterable[tuple[str, Any]]:
     if _iter_route_contexts is None:
         return [(route.path, route) for route in routes]
     return [(context.path, context.original_route) for context in _iter_route_contexts(routes)]
+
+
+def _install_direct_routes(app: FastAPI, direct: dict[tuple[str, Any], str | None]) -> None:
+    """Route the request-only endpoints of fixed paths past FastAPI's matching and dependency
+    solver (see ``core/routing.py``); ``direct`` maps (full path, endpoint) to the pack's scope."""
+    candidates = []
+    for path, route in _effective_routes(app.router.routes):
+        key = (path, getattr(route, "endpoint", None))
+        candidates.append(Candidate(path, route, key in direct, direct.get(key)))
+    table = direct_table(candidates)
+    if table:
+        app.router.middleware_stack = DirectRoutes(app.router.middleware_stack, app.router, table)
 
 
 def _record_core_routes(app: FastAPI, registry: Registry) -> None:
@@ -247,9 +278,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         len(registry.mounted),
         registry.db.dialect,
     )
+    # Everything start-up made lives as long as the app: moved out of the collector's reach, a
+    # full collection no longer walks the whole app (hundreds of thousands of objects, tens of
+    # milliseconds) in the middle of some request. Shutdown hands them back.
+    gc.freeze()
     try:
         yield
     finally:
+        gc.unfreeze()
         await _stop(app, registry, started)
 
 

@@ -6,6 +6,7 @@ that registered resources implement. Plugins depend on these, never on each othe
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,6 +128,44 @@ class MemoryEvent:
     at: datetime = field(default_factory=utcnow)
 
 
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    """What a rate-limit bucket store answers for one request (the rate-limit plugin's
+    ``register_ratelimit_stores`` extension point): allowed or not, and the headers telling the
+    caller where its bucket stands."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: float
+    retry_after: float
+
+    @classmethod
+    def of(cls, tokens: float, capacity: int, refill_per_second: float, allowed: bool) -> RateLimitDecision:
+        """The decision for a token bucket holding ``tokens`` after the request was (or was not)
+        counted."""
+        return cls(
+            allowed=allowed,
+            limit=capacity,
+            remaining=max(0, math.floor(tokens)),
+            reset_seconds=max(0.0, (capacity - tokens) / refill_per_second),
+            retry_after=0.0 if allowed else (1 - tokens) / refill_per_second,
+        )
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        values = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(math.ceil(self.reset_seconds)).encode()),
+        ]
+        if not self.allowed:
+            values.append((b"retry-after", str(max(1, math.ceil(self.retry_after))).encode()))
+        return values
+
+
 # -- the gateway pipeline ------------------------------------------------------------------------
 
 
@@ -138,7 +177,9 @@ class ChatContext:
     ``data`` is where plugins leave notes for each other (e.g. injected memory ids);
     ``registry`` is the app's registry, so hooks reach services, events and resources;
     ``chunk_filters`` transform streamed response chunks (each one or more complete SSE
-    events) before they reach the client. After the exchange the gateway fills ``response``
+    events) before they reach the client, ``response_filters`` the JSON bytes of a whole
+    (non-streamed) answer; neither changes ``response``, which stays what the provider
+    sent. After the exchange the gateway fills ``response``
     (for a stream: assembled from its chunks), ``usage`` (upstream figures, when it sent
     them), ``status``, ``error`` and the timings in milliseconds; ``model_info`` carries the
     model's context window and prices.
@@ -152,6 +193,7 @@ class ChatContext:
     headers: dict[str, str] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     chunk_filters: list[Callable[[bytes], bytes]] = field(default_factory=list)
+    response_filters: list[Callable[[bytes], bytes]] = field(default_factory=list)
     response: dict[str, Any] | None = None
     usage: dict[str, int] = field(default_factory=dict)
     status: int | None = None
@@ -258,6 +300,9 @@ class MemoryIndex(Protocol):
     async def set_vectors(
         self, session: AsyncSession, items: Sequence[IndexedText], vectors: np.ndarray
     ) -> None: ...
+    async def vectors(self, tenant: str, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]: ...
+    async def reset(self) -> None:
+        """Forget in-memory state derived from the database (its contents were replaced)."""
 
 
 @runtime_checkable
@@ -283,6 +328,21 @@ class MemoryType(Protocol):
     async def recall(
         self, tenant: str, query: str, *, k: int, filters: Any = None, explain: bool = False
     ) -> list[Any]: ...
+
+
+@runtime_checkable
+class PortableMemory(Protocol):
+    """A memory type whose items move between stores as JSON records (the persistence plugin's
+    JSONL export and import). Each record is a JSON object whose ``record`` field is one of
+    ``record_types`` and which carries the item's ``id``. ``import_records`` validates every
+    record, writes the valid ones in one transaction (upserting by id: importing the same
+    records twice leaves one copy) and answers, per record, None or why it was rejected."""
+
+    name: str
+    record_types: tuple[str, ...]
+
+    def export_records(self, tenant: str) -> AsyncIterator[list[dict[str, Any]]]: ...
+    async def import_records(self, tenant: str, records: Sequence[dict[str, Any]]) -> list[str | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,7 +494,8 @@ class McpToolCall:
     """A finished ``tools/call`` through the MCP gateway, handed to ``mcp_tool_called`` hooks:
     which server and tool, with what arguments, for whom, and how it went (``outcome`` is
     ``ok``, ``tool_error`` when the tool reported a failure, or ``error`` when the call itself
-    failed: unknown tool, invalid arguments, timeout, server down)."""
+    failed: unknown tool, invalid arguments, timeout, server down). ``registry`` is the app's
+    registry, so hooks reach services (as with ``ChatContext``)."""
 
     id: str
     tenant: str
@@ -447,3 +508,4 @@ class McpToolCall:
     error: str | None
     latency_ms: float
     at: datetime = field(default_factory=utcnow)
+    registry: Registry | None = None

@@ -35,12 +35,21 @@ class AppError(Exception):
     code = "internal_error"
     type = "server_error"
 
-    def __init__(self, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        details: Iterable[dict[str, Any]] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.headers = dict(headers or {})
+        # Structured, secret-free specifics (e.g. which lines of an upload were refused).
+        self.details = None if details is None else list(details)
 
 
 class BadRequest(AppError):
@@ -289,7 +298,13 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _handle_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     return error_response(
-        exc.status, exc.message, request.scope, code=exc.code, type=exc.type, headers=exc.headers
+        exc.status,
+        exc.message,
+        request.scope,
+        code=exc.code,
+        type=exc.type,
+        headers=exc.headers,
+        details=exc.details,
     )
 
 

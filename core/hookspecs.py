@@ -154,11 +154,13 @@ def register_providers(register: Callable[..., None], registry: Registry) -> Non
 
 
 @hookspec
-def register_compaction_strategies(register: Callable[..., None]) -> None:
+def register_compaction_strategies(register: Callable[..., None], registry: Registry) -> None:
     """Contribute context compaction strategies by name (may be async).
 
     Call ``register(name, strategy)`` where ``strategy.compact(messages, budget=...,
-    count_tokens=...)`` returns the shortened message list and what it removed.
+    count_tokens=...)`` returns the shortened message list and what it removed. ``registry``
+    gives the plugin its settings and the services (a summarising strategy may call a model
+    through the gateway).
     """
 
 
@@ -209,6 +211,16 @@ def shutdown(app: FastAPI) -> None:
 
     Flush buffers, stop background tasks, close connections. Plugins stop in reverse
     start order; an exception is logged and the others still run.
+    """
+
+
+@hookspec
+def database_replaced(app: FastAPI) -> None:
+    """The database's contents were replaced while the server kept running (may be async).
+
+    Called after a restore from a backup has committed. Drop whatever the plugin derived from
+    the old contents and keeps in memory (caches, in-memory indexes, buffered state), so it is
+    rebuilt from the new contents. Errors are logged and the other plugins still run.
     """
 
 

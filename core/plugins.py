@@ -31,24 +31,38 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mnemogate.plugins.observability",
     "mnemogate.plugins.auth",
     "mnemogate.plugins.ratelimit",
+    # Early, so it stops late: the final checkpoint comes after the other plugins flushed.
+    "mnemogate.plugins.persistence",
     "mnemogate.plugins.sqlite_index",
+    "mnemogate.plugins.pgvector_index",
     "mnemogate.plugins.embedders",
     "mnemogate.plugins.memory",
     "mnemogate.plugins.episodic",
     "mnemogate.plugins.semantic",
     "mnemogate.plugins.procedural",
+    "mnemogate.plugins.mem0_compat",
     "mnemogate.plugins.providers",
     "mnemogate.plugins.sessions",
     "mnemogate.plugins.proxy",
+    "mnemogate.plugins.sanitizer",
+    # pipeline hooks run last-registered first: compaction, then compression (masking is trylast)
+    "mnemogate.plugins.compress",
+    "mnemogate.plugins.compaction",
     "mnemogate.plugins.exports",
+    "mnemogate.plugins.cline",
     "mnemogate.plugins.websocket",
+    "mnemogate.plugins.memory_bridge",
+    "mnemogate.plugins.consolidation",
+    "mnemogate.plugins.mcp_memory",
     # MCP servers first: they start (publish their services) before the gateway builds them.
     "mnemogate.plugins.mcp_sequential_thinking",
     "mnemogate.plugins.mcp_fast_filesystem",
     "mnemogate.plugins.mcp_json_query",
     "mnemogate.plugins.mcp_context_compression",
     "mnemogate.plugins.mcp_pruner",
+    "mnemogate.plugins.mcp_memory_server",
     "mnemogate.plugins.mcp_gateway",
+    "mnemogate.plugins.visualization",
 )
 
 

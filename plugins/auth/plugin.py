@@ -49,3 +49,8 @@ def startup(app: FastAPI) -> None:
 @hookimpl
 async def requires_api_keys(app: FastAPI) -> bool:
     return await app.state.registry.services[SERVICE].has_active_keys()
+
+
+@hookimpl
+def database_replaced(app: FastAPI) -> None:
+    app.state.registry.services[SERVICE].forget()

@@ -54,6 +54,11 @@ class KeyService:
         self._by_hash: dict[str, _Cached] = {}
         self._has_keys: tuple[bool, float] | None = None
 
+    def forget(self) -> None:
+        """Drop cached lookups (the database's contents were replaced: keys may be gone)."""
+        self._by_hash.clear()
+        self._has_keys = None
+
     async def create(self, request: KeyCreate, caller: Principal | None = None) -> KeyCreated:
         """Create a key. A keyed caller creates keys for its own tenant only."""
         tenant = request.tenant or (caller.tenant if caller else None)

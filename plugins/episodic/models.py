@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -123,3 +124,15 @@ class Feedback(BaseModel):
     helpful: StrictBool | None = Field(
         default=None, description="true raises importance by 0.1, false lowers it"
     )
+
+
+class EpisodeRecord(EpisodeFields):
+    """An episode as the persistence plugin's export writes it and its import reads it."""
+
+    record: Literal["episode"]
+    id: uuid.UUID
+    content: str = Field(min_length=1, max_length=100_000)
+    occurred_at: Timestamp
+    importance: StrictFloat = Field(ge=0, le=1)
+    created_at: Timestamp
+    updated_at: Timestamp

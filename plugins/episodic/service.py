@@ -9,7 +9,7 @@ index, then one event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +19,12 @@ from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
 from mnemogate.core.db import new_id
 from mnemogate.core.errors import BadRequest, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
+from mnemogate.core.portable import ascending_batches, validate_records
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.episodic.models import (
     Episode,
     EpisodeCreate,
+    EpisodeRecord,
     EpisodeRow,
     EpisodeUpdate,
     Feedback,
@@ -62,12 +64,34 @@ def _out(row: dict[str, Any], activation: Any = None) -> Episode:
     )
 
 
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's values keyed by column (``meta`` is the ``metadata`` column)."""
+    values = dict(row)
+    values["metadata"] = values.pop("meta")
+    return values
+
+
 def _as_dict(row: EpisodeRow) -> dict[str, Any]:
     return {column: getattr(row, column) for column in EpisodeRow.__mapper__.columns.keys()}  # noqa: SIM118
 
 
+def _record(row: EpisodeRow) -> dict[str, Any]:
+    return {
+        "record": "episode",
+        "id": row.id,
+        "content": row.content,
+        "occurred_at": row.occurred_at,
+        **{name: getattr(row, name) for name in FIELDS},
+        "importance": row.importance,
+        "metadata": row.meta or {},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
 class EpisodeService:
     name = KIND
+    record_types = ("episode",)
 
     def __init__(self) -> None:
         self._registry: Registry | None = None
@@ -115,7 +139,8 @@ class EpisodeService:
         ]
         prepared = await self.engine.prepare(await self._index_items(tenant, rows))
         async with self.registry.db.write() as session:
-            await session.execute(insert(EpisodeRow), rows)
+            # The table, not the mapped class: a Core executemany skips the ORM's per-row work.
+            await session.execute(insert(EpisodeRow.__table__), [_table_row(row) for row in rows])
             await self.engine.write(session, tenant, KIND, prepared)
         await self.engine.emit(tenant, KIND, "created", [r["id"] for r in rows])
         return [_out(row) for row in rows]
@@ -217,7 +242,10 @@ class EpisodeService:
         for members in by_session.values():
             members.sort(key=lambda r: r["occurred_at"])  # stable: same time keeps request order
             firsts[members[0]["session_id"]] = members[0]["occurred_at"]
-        stored = await self._stored_before(tenant, firsts, turns, exclude)
+        # Rows being changed are left out of their own context, each only in its own session's
+        # query (a batch of re-imported rows would otherwise bind every id into every query).
+        excluded = {sid: {r["id"] for r in members} & exclude for sid, members in by_session.items()}
+        stored = await self._stored_before(tenant, firsts, turns, excluded)
         context: dict[str, list[str]] = {}
         for session_id, members in by_session.items():
             lines = [_line(r) for r in stored.get(session_id, [])]
@@ -227,7 +255,7 @@ class EpisodeService:
         return context
 
     async def _stored_before(
-        self, tenant: str, firsts: dict[str, datetime], turns: int, exclude: set[str]
+        self, tenant: str, firsts: dict[str, datetime], turns: int, exclude: dict[str, set[str]]
     ) -> dict[str, list[dict[str, Any]]]:
         """The last ``turns`` stored episodes of each session up to its first new one: one
         index seek per session, many sessions per statement."""
@@ -238,7 +266,7 @@ class EpisodeService:
                 EpisodeRow.tenant == tenant,
                 EpisodeRow.session_id == session_id,
                 EpisodeRow.occurred_at <= first,
-                EpisodeRow.id.not_in(exclude),
+                EpisodeRow.id.not_in(exclude.get(session_id, ())),
             )
             .order_by(EpisodeRow.occurred_at.desc(), EpisodeRow.created_at.desc())
             .limit(turns)
@@ -254,6 +282,56 @@ class EpisodeService:
                     found.setdefault(session_id, []).append({"actor": actor, "content": content})
         # Each session's rows came newest first.
         return {session_id: rows[::-1] for session_id, rows in found.items()}
+
+    # -- export and import (PortableMemory) ----------------------------------------------------
+
+    async def export_records(self, tenant: str) -> AsyncIterator[list[dict[str, Any]]]:
+        query = select(EpisodeRow).where(EpisodeRow.tenant == tenant)
+        async for rows in ascending_batches(self.registry.db, query, EpisodeRow.occurred_at, EpisodeRow.id):
+            yield [_record(row) for row in rows]
+
+    async def import_records(self, tenant: str, records: Sequence[dict[str, Any]]) -> list[str | None]:
+        """Upsert episodes by id, in one transaction; per record None or why it was rejected."""
+        errors: list[str | None] = [None] * len(records)
+        chosen = validate_records(EpisodeRecord, list(enumerate(records)), errors)
+        if not chosen:
+            return errors
+        rows = [
+            {
+                "id": item_id,
+                "tenant": tenant,
+                "content": record.content,
+                "occurred_at": record.occurred_at,
+                **{name: getattr(record, name) for name in FIELDS},
+                "importance": record.importance,
+                "meta": record.metadata or {},
+                "created_at": record.created_at,
+                "updated_at": record.updated_at,
+            }
+            for item_id, (_, record) in chosen.items()
+        ]
+        prepared = await self.engine.prepare(await self._index_items(tenant, rows, stored=True))
+        async with self.registry.db.write() as session:
+            taken = set(
+                await session.scalars(
+                    select(EpisodeRow.id).where(EpisodeRow.id.in_(list(chosen)), EpisodeRow.tenant != tenant)
+                )
+            )
+            for item_id in taken:
+                errors[chosen[item_id][0]] = "this id is used by another tenant's episode"
+            rows = [row for row in rows if row["id"] not in taken]
+            ids = [row["id"] for row in rows]
+            await session.execute(
+                delete(EpisodeRow).where(EpisodeRow.tenant == tenant, EpisodeRow.id.in_(ids))
+            )
+            if rows:
+                await session.execute(insert(EpisodeRow), rows)
+            await self.engine.write(
+                session, tenant, KIND, [item for item in prepared if item.id not in taken]
+            )
+        if ids:
+            await self.engine.emit(tenant, KIND, "created", ids, {"imported": True})
+        return errors
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -313,11 +391,12 @@ class EpisodeService:
         )
         if not hits:
             return []
-        async with self.registry.db.read() as session:
-            # By primary key only (a tenant condition would steer SQLite to the tenant index);
-            # the tenant is checked on the rows.
-            found = await session.scalars(select(EpisodeRow).where(EpisodeRow.id.in_([h.id for h in hits])))
-            rows = {r.id: _as_dict(r) for r in found if r.tenant == tenant}
+        # By primary key only (a tenant condition would steer SQLite to the tenant index); the
+        # tenant is checked on the rows.
+        statement = select(EpisodeRow).where(EpisodeRow.id.in_([h.id for h in hits]))
+        rows = await self.registry.db.run_read(
+            lambda session: {r.id: _as_dict(r) for r in session.scalars(statement) if r.tenant == tenant}
+        )
         results = [
             Recalled(
                 episode=_out(rows[hit.id], hit.activation),

@@ -372,6 +372,7 @@ class McpGateway:
             outcome=outcome,  # type: ignore[arg-type]
             error=scrub(message) if message else None,
             latency_ms=seconds * 1000,
+            registry=self.registry,
         )
         upstream = self.servers.get(server)
         await self.log.record(call, known_tool=upstream is not None and tool in upstream.tools)

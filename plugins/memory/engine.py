@@ -49,6 +49,7 @@ class ActivationState:
     access_count: int
     last_accessed_at: datetime | None
     created_at: datetime
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,16 @@ class MemoryEngine:
         if closer is not None:
             await closer()
 
+    async def reset(self) -> None:
+        """After the database's contents were replaced: buffered accesses belong to the old
+        items, and the index's in-memory state is stale."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._accesses.clear()
+        if not isinstance(self.index, NoIndex):
+            await self.index.reset()
+
     async def check_embedder(self) -> None:
         """Refuse to mix vectors of two embedders: the store records the one that made its
         vectors, and a different one configured later stops start-up until ``reembed``."""
@@ -247,7 +258,7 @@ class MemoryEngine:
             }
             for item in items
         ]
-        statement = _upsert(self.registry.db.dialect)(Activation)
+        statement = _upsert(self.registry.db.dialect)(Activation.__table__)
         statement = statement.on_conflict_do_update(
             index_elements=["tenant", "kind", "item_id"],
             set_={"occurred_at": statement.excluded.occurred_at, "importance": statement.excluded.importance},
@@ -282,24 +293,103 @@ class MemoryEngine:
             Activation.access_count,
             Activation.last_accessed_at,
             Activation.created_at,
+            Activation.archived_at,
         )
-        async with self.registry.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(*columns).where(
-                        Activation.tenant == tenant,
-                        Activation.kind == kind,
-                        Activation.item_id.in_(list(ids)),
-                    )
-                )
-            ).all()
+        statement = select(*columns).where(
+            Activation.tenant == tenant, Activation.kind == kind, Activation.item_id.in_(list(ids))
+        )
+        rows = await self.registry.db.run_read(lambda session: session.execute(statement).all())
         states = {}
-        for item_id, occurred_at, importance, count, last, created in rows:
+        for item_id, occurred_at, importance, count, last, created, archived in rows:
             pending = self._accesses.get((tenant, kind, item_id))
             if pending is not None:
                 count, last = count + pending[0], pending[1]
-            states[item_id] = ActivationState(occurred_at, importance, count, last, created)
+            states[item_id] = ActivationState(occurred_at, importance, count, last, created, archived)
         return states
+
+    async def vectors(self, tenant: str, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of items (those that have one): (ids, float32 rows)."""
+        return await self.index.vectors(tenant, kind, ids)
+
+    def strength(self, state: ActivationState, now: datetime) -> tuple[float, float]:
+        """(ACT-R base-level activation, retrieval probability in (0, 1)) of an item now: how
+        its accesses have decayed, as recall scores it."""
+        settings = self.settings
+        base = base_level_activation(
+            state.access_count, state.created_at, state.last_accessed_at, now, settings.actr_decay
+        )
+        return base, 1 / (1 + math.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+
+    async def activation_rows(self, tenant: str) -> list[tuple[str, str, ActivationState]]:
+        """(kind, item id, state) of every item of a tenant, accesses not yet flushed included:
+        what age, access and decay statistics are computed from."""
+        columns = (
+            Activation.kind,
+            Activation.item_id,
+            Activation.occurred_at,
+            Activation.importance,
+            Activation.access_count,
+            Activation.last_accessed_at,
+            Activation.created_at,
+            Activation.archived_at,
+        )
+        async with self.registry.db.read() as session:
+            rows = (await session.execute(select(*columns).where(Activation.tenant == tenant))).all()
+        out = []
+        for kind, item_id, occurred_at, importance, count, last, created, archived in rows:
+            pending = self._accesses.get((tenant, kind, item_id))
+            if pending is not None:
+                count, last = count + pending[0], pending[1]
+            out.append(
+                (kind, item_id, ActivationState(occurred_at, importance, count, last, created, archived))
+            )
+        return out
+
+    # -- decay ---------------------------------------------------------------------------------
+
+    async def never_recalled(
+        self, tenant: str, kind: str, *, created_before: datetime, max_importance: float, limit: int
+    ) -> list[str]:
+        """Items not archived, never recalled, created before a time and not important: what
+        decay archives (oldest first)."""
+        query = (
+            select(Activation.item_id)
+            .where(
+                Activation.tenant == tenant,
+                Activation.kind == kind,
+                Activation.archived_at.is_(None),
+                Activation.access_count == 0,
+                Activation.created_at < created_before,
+                Activation.importance <= max_importance,
+            )
+            .order_by(Activation.created_at)
+            .limit(limit)
+        )
+        async with self.registry.db.read() as session:
+            found = list((await session.scalars(query)).all())
+        # Accesses not yet flushed count as recalls.
+        return [item_id for item_id in found if (tenant, kind, item_id) not in self._accesses]
+
+    async def archive(self, tenant: str, kind: str, ids: Sequence[str], *, archived: bool = True) -> int:
+        """Archive items (recall leaves them out; their rows stay) or, with ``archived=False``,
+        bring them back. Answers how many changed."""
+        if not ids:
+            return 0
+        async with self.registry.db.write() as session:
+            result = await session.execute(
+                update(Activation)
+                .where(
+                    Activation.tenant == tenant,
+                    Activation.kind == kind,
+                    Activation.item_id.in_(list(ids)),
+                    Activation.archived_at.is_(None) if archived else Activation.archived_at.is_not(None),
+                )
+                .values(archived_at=utcnow() if archived else None)
+            )
+        changed = result.rowcount or 0
+        if changed:
+            await self.emit(tenant, kind, "updated", list(ids), {"archived": archived})
+        return changed
 
     # -- recall --------------------------------------------------------------------------------
 
@@ -333,6 +423,7 @@ class MemoryEngine:
         scored = [
             (self._score(item_id, parts, rows.get(item_id), now), rows.get(item_id))
             for item_id, parts in candidates.items()
+            if item_id not in rows or rows[item_id].archived_at is None
         ]
         scored.sort(key=lambda pair: -pair[0].score)
         best = scored[:k]
@@ -377,12 +468,8 @@ class MemoryEngine:
             age_hours = max((now - row.occurred_at).total_seconds(), 0.0) / 3600
             parts["recency"] = 0.5 ** (age_hours / settings.recency_half_life_hours)
             parts["importance"] = row.importance
-            base = base_level_activation(
-                row.access_count, row.created_at, row.last_accessed_at, now, settings.actr_decay
-            )
-            parts["base_level"] = base
             # ACT-R's retrieval probability: the activation part lies in (0, 1).
-            parts["activation"] = 1 / (1 + math.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+            parts["base_level"], parts["activation"] = self.strength(row, now)
         else:
             parts.update(recency=0.0, importance=0.0, activation=0.0)
         score = (

@@ -14,7 +14,8 @@ class Base(DeclarativeBase):
 
 class Activation(Base):
     """What recall scores besides relevance: when the item happened, how important it is, and
-    its access history (count and last time) for ACT-R base-level activation."""
+    its access history (count and last time) for ACT-R base-level activation. An archived item
+    (``archived_at`` set by consolidation's decay) keeps its rows but is no longer recalled."""
 
     __tablename__ = "memory_activation"
 
@@ -26,3 +27,4 @@ class Activation(Base):
     access_count: Mapped[int] = mapped_column(Integer, default=0)
     last_accessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -46,3 +46,8 @@ async def startup(app: FastAPI) -> None:
 @hookimpl
 async def shutdown(app: FastAPI) -> None:
     await app.state.registry.services[SERVICE].close()
+
+
+@hookimpl
+async def database_replaced(app: FastAPI) -> None:
+    await app.state.registry.services[SERVICE].reset()

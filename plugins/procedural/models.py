@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -157,3 +158,31 @@ class Execution(BaseModel):
 
 class ExecutionHistory(Page[Execution]):
     stats: SkillStats
+
+
+class SkillRecord(SkillCreate):
+    """A skill with its track record, as the persistence plugin's export writes it."""
+
+    record: Literal["skill"]
+    id: uuid.UUID
+    executions: StrictInt = Field(default=0, ge=0)
+    successes: StrictInt = Field(default=0, ge=0)
+    failures: StrictInt = Field(default=0, ge=0)
+    total_duration_ms: StrictFloat | StrictInt = Field(default=0.0, ge=0)
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ExecutionRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record: Literal["execution"]
+    id: uuid.UUID
+    skill_id: uuid.UUID
+    status: Literal["running", "success", "failure"]
+    context: dict[str, Any] = Field(default_factory=dict)
+    started_at: Timestamp
+    finished_at: Timestamp | None = None
+    duration_ms: StrictFloat | StrictInt | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, max_length=20_000)
+    output: dict[str, Any] | None = None

@@ -8,25 +8,29 @@ beats an equally similar skill that keeps failing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
 from mnemogate.core.db import new_id
 from mnemogate.core.errors import Conflict, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
+from mnemogate.core.portable import ascending_batches, validate_records
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.procedural.models import (
     Execution,
     ExecutionFinish,
     ExecutionHistory,
+    ExecutionRecord,
     ExecutionRow,
     ExecutionStart,
     Match,
     MatchRequest,
     Skill,
     SkillCreate,
+    SkillRecord,
     SkillRow,
     SkillStats,
     SkillUpdate,
@@ -88,12 +92,36 @@ def _index_item(row: SkillRow) -> IndexItem:
     )
 
 
+SKILL_COLUMNS = ("name", "description", "steps", "tags", "user_id", "agent_id", "executions", "successes")
+SKILL_COLUMNS += ("failures", "total_duration_ms", "created_at", "updated_at")
+EXECUTION_COLUMNS = ("status", "context", "started_at", "finished_at", "duration_ms", "error", "output")
+
+
+def _skill_record(row: SkillRow) -> dict[str, Any]:
+    return {
+        "record": "skill",
+        "id": row.id,
+        **{name: getattr(row, name) for name in SKILL_COLUMNS},
+        "metadata": row.meta or {},
+    }
+
+
+def _execution_record(row: ExecutionRow) -> dict[str, Any]:
+    return {
+        "record": "execution",
+        "id": row.id,
+        "skill_id": row.skill_id,
+        **{name: getattr(row, name) for name in EXECUTION_COLUMNS},
+    }
+
+
 def smoothed_success(row: SkillRow) -> float:
     return (row.successes + 1) / (row.successes + row.failures + 2)
 
 
 class SkillService:
     name = KIND
+    record_types = ("skill", "execution")
 
     def __init__(self) -> None:
         self._registry: Registry | None = None
@@ -192,6 +220,96 @@ class SkillService:
         async with self.registry.db.read() as session:
             rows = list(await session.scalars(query))
         return page_of_rows(rows, limit, _skill, lambda r: (r.created_at, r.id))
+
+    # -- export and import (PortableMemory) ----------------------------------------------------
+
+    async def export_records(self, tenant: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """The skills with their track record, then their executions."""
+        db = self.registry.db
+        skills = select(SkillRow).where(SkillRow.tenant == tenant)
+        async for rows in ascending_batches(db, skills, SkillRow.created_at, SkillRow.id):
+            yield [_skill_record(row) for row in rows]
+        runs = select(ExecutionRow).where(ExecutionRow.tenant == tenant)
+        async for rows in ascending_batches(db, runs, ExecutionRow.started_at, ExecutionRow.id):
+            yield [_execution_record(row) for row in rows]
+
+    async def import_records(self, tenant: str, records: Sequence[dict[str, Any]]) -> list[str | None]:
+        """Upsert skills, then executions (whose skill must exist), by id in one transaction."""
+        errors: list[str | None] = [None] * len(records)
+        skills = validate_records(
+            SkillRecord, [(p, r) for p, r in enumerate(records) if r.get("record") == "skill"], errors
+        )
+        runs = validate_records(
+            ExecutionRecord, [(p, r) for p, r in enumerate(records) if r.get("record") != "skill"], errors
+        )
+        rows = [
+            {
+                "id": skill_id,
+                "tenant": tenant,
+                **{name: getattr(record, name) for name in SKILL_COLUMNS},
+                "total_duration_ms": float(record.total_duration_ms),
+                "meta": record.metadata,
+            }
+            for skill_id, (_, record) in skills.items()
+        ]
+        prepared = await self.engine.prepare([_index_item(SkillRow(**row)) for row in rows])
+        touched: list[str] = []
+        async with self.registry.db.write() as session:
+            ids = [*skills, *runs]
+            foreign = set(
+                await session.scalars(
+                    select(SkillRow.id).where(SkillRow.tenant != tenant, SkillRow.id.in_(ids))
+                )
+            ) | set(
+                await session.scalars(
+                    select(ExecutionRow.id).where(ExecutionRow.tenant != tenant, ExecutionRow.id.in_(ids))
+                )
+            )
+            for item_id in foreign & set(skills):
+                errors[skills[item_id][0]] = "this id is used by another tenant's skill"
+            rows = [row for row in rows if row["id"] not in foreign]
+            if rows:
+                kept = [row["id"] for row in rows]
+                await session.execute(
+                    delete(SkillRow).where(SkillRow.tenant == tenant, SkillRow.id.in_(kept))
+                )
+                await session.execute(insert(SkillRow), rows)
+                await self.engine.write(session, tenant, KIND, [i for i in prepared if i.id in kept])
+                touched += kept
+            known = set(
+                await session.scalars(
+                    select(SkillRow.id).where(
+                        SkillRow.tenant == tenant,
+                        SkillRow.id.in_([str(r.skill_id) for _, r in runs.values()]),
+                    )
+                )
+            )
+            executions = []
+            for run_id, (position, record) in runs.items():
+                if run_id in foreign:
+                    errors[position] = "this id is used by another tenant's execution"
+                elif str(record.skill_id) not in known:
+                    errors[position] = f"no skill with id {record.skill_id} (import skills before executions)"
+                else:
+                    executions.append(
+                        {
+                            "id": run_id,
+                            "tenant": tenant,
+                            "skill_id": str(record.skill_id),
+                            **{name: getattr(record, name) for name in EXECUTION_COLUMNS},
+                        }
+                    )
+            if executions:
+                await session.execute(
+                    delete(ExecutionRow).where(
+                        ExecutionRow.tenant == tenant, ExecutionRow.id.in_([e["id"] for e in executions])
+                    )
+                )
+                await session.execute(insert(ExecutionRow), executions)
+                touched += sorted({e["skill_id"] for e in executions} - set(touched))
+        if touched:
+            await self.engine.emit(tenant, KIND, "created", touched, {"imported": True})
+        return errors
 
     # -- matching ------------------------------------------------------------------------------
 

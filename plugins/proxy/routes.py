@@ -112,8 +112,11 @@ async def chat_completions(request: Request) -> Response:
             headers=stream_headers,
         )
     gateway.finished(ctx, started)
+    payload = orjson.dumps(result)
+    for response_filter in ctx.response_filters:
+        payload = response_filter(payload)
     return Response(
-        orjson.dumps(result),
+        payload,
         media_type="application/json",
         headers=_headers(ctx, ctx.overhead_ms),
         background=BackgroundTask(gateway.respond, ctx),

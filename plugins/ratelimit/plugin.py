@@ -36,3 +36,8 @@ def register_ratelimit_stores(register: Any) -> None:
 @hookimpl
 async def startup(app: FastAPI) -> None:
     await service.start(app.state.registry)
+
+
+@hookimpl
+async def shutdown(app: FastAPI) -> None:
+    await service.stop(app.state.registry)

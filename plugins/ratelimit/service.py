@@ -7,13 +7,11 @@ atomic because it never awaits between reading and writing a bucket.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mnemogate.core.contracts import Principal
+from mnemogate.core.contracts import Principal, RateLimitDecision
 from mnemogate.core.errors import StartupError
 from mnemogate.core.registry import Registry
 from mnemogate.core.settings import Settings
@@ -26,39 +24,9 @@ SERVICE = "ratelimit"
 UPSTREAM_LIMITS = "gateway.upstream_rate_limits"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_seconds: float
-    retry_after: float
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        values = [
-            (b"x-ratelimit-limit", str(self.limit).encode()),
-            (b"x-ratelimit-remaining", str(self.remaining).encode()),
-            (b"x-ratelimit-reset", str(math.ceil(self.reset_seconds)).encode()),
-        ]
-        if not self.allowed:
-            values.append((b"retry-after", str(max(1, math.ceil(self.retry_after))).encode()))
-        return values
-
-
-def decide(tokens: float, capacity: int, refill_per_second: float, allowed: bool) -> Decision:
-    """The decision for a bucket holding ``tokens`` after the request was (or was not) counted."""
-    return Decision(
-        allowed=allowed,
-        limit=capacity,
-        remaining=max(0, math.floor(tokens)),
-        reset_seconds=max(0.0, (capacity - tokens) / refill_per_second),
-        retry_after=0.0 if allowed else (1 - tokens) / refill_per_second,
-    )
-
-
 class BucketStore(Protocol):
-    async def take(self, key: str, capacity: int, refill_per_second: float) -> Decision: ...
-    async def peek(self, key: str, capacity: int, refill_per_second: float) -> Decision: ...
+    async def take(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision: ...
+    async def peek(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision: ...
 
 
 class MemoryBucketStore:
@@ -72,7 +40,7 @@ class MemoryBucketStore:
         tokens, last, _ = self.buckets.get(key, (float(capacity), now, 0.0))
         return min(float(capacity), tokens + (now - last) * refill)
 
-    async def take(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+    async def take(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision:
         now = time.monotonic()
         tokens = self._level(key, capacity, refill_per_second, now)
         allowed = tokens >= 1
@@ -82,11 +50,11 @@ class MemoryBucketStore:
         self.calls += 1
         if self.calls % SWEEP_EVERY == 0:
             self._sweep(now)
-        return decide(tokens, capacity, refill_per_second, allowed)
+        return RateLimitDecision.of(tokens, capacity, refill_per_second, allowed)
 
-    async def peek(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+    async def peek(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision:
         tokens = self._level(key, capacity, refill_per_second, time.monotonic())
-        return decide(tokens, capacity, refill_per_second, tokens >= 1)
+        return RateLimitDecision.of(tokens, capacity, refill_per_second, tokens >= 1)
 
     def _sweep(self, now: float) -> None:
         # A bucket idle long enough to be full again is the same as no bucket at all.
@@ -94,9 +62,10 @@ class MemoryBucketStore:
 
 
 class RateLimiter:
-    def __init__(self, settings: RateLimitSettings, store: BucketStore) -> None:
+    def __init__(self, settings: RateLimitSettings, store: BucketStore, store_name: str) -> None:
         self.settings = settings
         self.store = store
+        self.store_name = store_name
         self.exempt = frozenset(settings.exempt_paths)
 
     def bucket_for(
@@ -113,11 +82,11 @@ class RateLimiter:
         capacity = self.settings.burst or per_minute
         return key, capacity, per_minute / 60.0
 
-    async def take(self, principal: Principal | None, client: tuple[str, int] | None) -> Decision:
+    async def take(self, principal: Principal | None, client: tuple[str, int] | None) -> RateLimitDecision:
         key, capacity, refill = self.bucket_for(principal, client)
         return await self.store.take(key, capacity, refill)
 
-    async def peek(self, principal: Principal | None, client: tuple[str, int] | None) -> Decision:
+    async def peek(self, principal: Principal | None, client: tuple[str, int] | None) -> RateLimitDecision:
         key, capacity, refill = self.bucket_for(principal, client)
         return await self.store.peek(key, capacity, refill)
 
@@ -126,7 +95,7 @@ def describe(
     limiter: RateLimiter,
     principal: Principal,
     client: tuple[str, int] | None,
-    decision: Decision,
+    decision: RateLimitDecision,
     upstream: Any = None,
 ) -> BucketOut:
     key, _, refill = limiter.bucket_for(principal, client)
@@ -136,29 +105,47 @@ def describe(
         remaining=decision.remaining,
         reset_seconds=round(decision.reset_seconds, 3),
         requests_per_minute=round(refill * 60),
-        store=limiter.settings.store,
+        store=limiter.store_name,
         upstream=upstream.snapshot() if upstream is not None else {},
     )
 
 
 async def start(registry: Registry) -> None:
-    """Pick the configured bucket store among those plugins registered and publish the limiter."""
+    """Pick the bucket store among those plugins registered and publish the limiter: the one
+    ``plugins.ratelimit.store`` names, else the one a plugin offers as the default (a shared
+    store, switched on by its own configuration), else ``memory``."""
     settings: RateLimitSettings = registry.plugin_settings("ratelimit")
     stores: dict[str, Callable[[Settings], BucketStore]] = {}
+    defaults: dict[str, str] = {}
 
     def register(plugin: str) -> dict[str, Any]:
-        def add(name: str, factory: Callable[[Settings], BucketStore]) -> None:
+        def add(name: str, factory: Callable[[Settings], BucketStore], *, default: bool = False) -> None:
             registry.claim("rate-limit store", name, plugin)
             stores[name] = factory
+            if default:
+                defaults[name] = plugin
 
-        return {"register": add}
+        return {"register": add, "registry": registry}
 
     await registry.host.call_each_async("register_ratelimit_stores", register)
-    if settings.store not in stores:
+    if len(defaults) > 1 and settings.store is None:
+        offered = ", ".join(f"{name!r} (plugin {plugin!r})" for name, plugin in sorted(defaults.items()))
         raise StartupError(
-            f"plugin 'ratelimit': store {settings.store!r} is not available; "
-            f"installed: {', '.join(sorted(stores))}"
+            f"plugin 'ratelimit': several stores offer to be the default: {offered}; "
+            "choose one with plugins.ratelimit.store"
+        )
+    name = settings.store or next(iter(defaults), "memory")
+    if name not in stores:
+        raise StartupError(
+            f"plugin 'ratelimit': store {name!r} is not available; installed: {', '.join(sorted(stores))}"
         )
     registry.provide(
-        SERVICE, RateLimiter(settings, stores[settings.store](registry.settings)), plugin="ratelimit"
+        SERVICE, RateLimiter(settings, stores[name](registry.settings), name), plugin="ratelimit"
     )
+
+
+async def stop(registry: Registry) -> None:
+    limiter: RateLimiter | None = registry.services.get(SERVICE)
+    close = getattr(limiter.store, "close", None) if limiter is not None else None
+    if close is not None:
+        await close()

@@ -15,7 +15,11 @@ class RateLimitSettings(BaseModel):
         default_factory=lambda: ["/health", "/api/v1/health/live", "/api/v1/health/ready", "/metrics"],
         description="paths never limited (probes and scrapers)",
     )
-    store: str = Field(default="memory", description="bucket store; plugins add others (e.g. redis)")
+    store: str | None = Field(
+        default=None,
+        description="bucket store: memory, or one a plugin adds (e.g. redis); "
+        "unset: the store a plugin offers as the default when it is configured, else memory",
+    )
 
     @field_validator("per_scope")
     @classmethod

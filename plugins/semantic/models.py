@@ -192,6 +192,54 @@ class Strengthened(BaseModel):
     weight_after: float
 
 
+class SpreadStep(BaseModel):
+    """Activation passed along one relation at one hop, raising what its target had."""
+
+    hop: int
+    relation_id: str
+    from_id: str
+    to_id: str
+    activation: float = Field(description="what arrived at to_id over this relation")
+
+
 class SpreadResult(BaseModel):
     activated: list[Activated]
     strengthened: list[Strengthened]
+    trace: list[SpreadStep] = Field(description="hop by hop, the relations that raised an activation")
+
+
+class EntityRecord(BaseModel):
+    """One entity version as the persistence plugin's export writes it and its import reads it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: Literal["entity"]
+    id: uuid.UUID
+    version_id: uuid.UUID
+    version: StrictInt = Field(ge=1)
+    name: str = Name
+    type: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=20_000)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    user_id: str | None = OptionalId
+    agent_id: str | None = OptionalId
+    valid_from: Timestamp
+    valid_to: Timestamp | None = None
+    recorded_at: Timestamp
+    superseded_at: Timestamp | None = None
+
+
+class RelationRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record: Literal["relation"]
+    id: uuid.UUID
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    type: str = Field(min_length=1, max_length=64)
+    weight: StrictFloat = Field(ge=0, le=1)
+    activations: StrictInt = Field(default=0, ge=0)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: Timestamp
+    updated_at: Timestamp

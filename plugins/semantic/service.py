@@ -9,10 +9,11 @@ with a per-hop decay and a threshold; relations whose two ends fired together ar
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,20 +21,24 @@ from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
 from mnemogate.core.db import new_id
 from mnemogate.core.errors import Conflict, NotFound, StartupError
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
+from mnemogate.core.portable import ascending_batches, validate_records
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.semantic.models import (
     Activated,
     Entity,
     EntityCreate,
+    EntityRecord,
     EntitySearch,
     EntityUpdate,
     EntityVersion,
     FoundEntity,
     Relation,
     RelationCreate,
+    RelationRecord,
     RelationRow,
     SpreadRequest,
     SpreadResult,
+    SpreadStep,
     Strengthened,
 )
 
@@ -88,12 +93,48 @@ def _index_item(row: EntityVersion) -> IndexItem:
     )
 
 
+def _entity_record(row: EntityVersion) -> dict[str, Any]:
+    return {
+        "record": "entity",
+        "id": row.entity_id,
+        "version_id": row.version_id,
+        "version": row.version,
+        "name": row.name,
+        "type": row.type,
+        "description": row.description,
+        "attributes": row.attributes or {},
+        "metadata": row.meta or {},
+        "user_id": row.user_id,
+        "agent_id": row.agent_id,
+        "valid_from": row.valid_from,
+        "valid_to": row.valid_to,
+        "recorded_at": row.recorded_at,
+        "superseded_at": row.superseded_at,
+    }
+
+
+def _relation_record(row: RelationRow) -> dict[str, Any]:
+    return {
+        "record": "relation",
+        "id": row.id,
+        "source_id": row.source_id,
+        "target_id": row.target_id,
+        "type": row.type,
+        "weight": row.weight,
+        "activations": row.activations,
+        "metadata": row.meta or {},
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
 def _current(tenant: str) -> Any:
     return select(EntityVersion).where(EntityVersion.tenant == tenant, EntityVersion.superseded_at.is_(None))
 
 
 class EntityService:
     name = KIND
+    record_types = ("entity", "relation")
 
     def __init__(self) -> None:
         self._registry: Registry | None = None
@@ -244,6 +285,159 @@ class EntityService:
             raise NotFound(f"no entity with id {item_id}")
         return page_of_rows(rows, limit, _entity, lambda r: (r.recorded_at, r.version_id))
 
+    # -- export and import (PortableMemory) ----------------------------------------------------
+
+    async def export_records(self, tenant: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every entity version (history included), then the relations."""
+        versions = select(EntityVersion).where(EntityVersion.tenant == tenant)
+        db = self.registry.db
+        async for rows in ascending_batches(
+            db, versions, EntityVersion.recorded_at, EntityVersion.version_id
+        ):
+            yield [_entity_record(row) for row in rows]
+        relations = select(RelationRow).where(RelationRow.tenant == tenant)
+        async for rows in ascending_batches(db, relations, RelationRow.created_at, RelationRow.id):
+            yield [_relation_record(row) for row in rows]
+
+    async def import_records(self, tenant: str, records: Sequence[dict[str, Any]]) -> list[str | None]:
+        """Upsert entity versions (by version id) and relations (by id) in one transaction:
+        entities first, so relations may point at entities of the same batch."""
+        errors: list[str | None] = [None] * len(records)
+        entities = validate_records(
+            EntityRecord,
+            [(p, r) for p, r in enumerate(records) if r.get("record") == "entity"],
+            errors,
+            key="version_id",
+        )
+        relations = validate_records(
+            RelationRecord, [(p, r) for p, r in enumerate(records) if r.get("record") != "entity"], errors
+        )
+        versions = [
+            EntityVersion(
+                version_id=version_id,
+                entity_id=str(record.id),
+                tenant=tenant,
+                version=record.version,
+                name=record.name,
+                type=record.type,
+                description=record.description,
+                attributes=record.attributes,
+                meta=record.metadata,
+                user_id=record.user_id,
+                agent_id=record.agent_id,
+                valid_from=record.valid_from,
+                valid_to=record.valid_to,
+                recorded_at=record.recorded_at,
+                superseded_at=record.superseded_at,
+            )
+            for version_id, (_, record) in entities.items()
+        ]
+        prepared = await self.engine.prepare([_index_item(v) for v in versions if v.superseded_at is None])
+        created: list[str] = []
+        async with self.registry.db.write() as session:
+            entity_ids = {v.entity_id for v in versions}
+            foreign = set(
+                await session.scalars(
+                    select(EntityVersion.entity_id).where(
+                        EntityVersion.tenant != tenant, EntityVersion.entity_id.in_(list(entity_ids))
+                    )
+                )
+            ) | set(
+                await session.scalars(
+                    select(EntityVersion.version_id).where(
+                        EntityVersion.tenant != tenant, EntityVersion.version_id.in_(list(entities))
+                    )
+                )
+            )
+            for version in versions:
+                if version.entity_id in foreign or version.version_id in foreign:
+                    errors[entities[version.version_id][0]] = "this id is used by another tenant's entity"
+            versions = [v for v in versions if errors[entities[v.version_id][0]] is None]
+            if versions:
+                await session.execute(
+                    delete(EntityVersion).where(
+                        EntityVersion.tenant == tenant,
+                        or_(
+                            EntityVersion.version_id.in_([v.version_id for v in versions]),
+                            tuple_(EntityVersion.entity_id, EntityVersion.version).in_(
+                                [(v.entity_id, v.version) for v in versions]
+                            ),
+                        ),
+                    )
+                )
+                session.add_all(versions)
+                await session.flush()
+                kept = {v.entity_id for v in versions}
+                await self.engine.write(session, tenant, KIND, [i for i in prepared if i.id in kept])
+                created += sorted(kept)
+            created += await self._import_relations(session, tenant, relations, errors)
+        if created:
+            await self.engine.emit(tenant, KIND, "created", created, {"imported": True})
+        return errors
+
+    async def _import_relations(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        relations: dict[str, tuple[int, RelationRecord]],
+        errors: list[str | None],
+    ) -> list[str]:
+        if not relations:
+            return []
+        ends = {str(r.source_id) for _, r in relations.values()} | {
+            str(r.target_id) for _, r in relations.values()
+        }
+        known = set(
+            await session.scalars(
+                select(EntityVersion.entity_id).where(
+                    EntityVersion.tenant == tenant, EntityVersion.entity_id.in_(list(ends))
+                )
+            )
+        )
+        foreign = set(
+            await session.scalars(
+                select(RelationRow.id).where(
+                    RelationRow.tenant != tenant, RelationRow.id.in_(list(relations))
+                )
+            )
+        )
+        rows = []
+        for relation_id, (position, record) in relations.items():
+            missing = [str(e) for e in (record.source_id, record.target_id) if str(e) not in known]
+            if missing:
+                errors[position] = f"no entity with id {missing[0]} (import entities before their relations)"
+            elif relation_id in foreign:
+                errors[position] = "this id is used by another tenant's relation"
+            else:
+                rows.append(
+                    {
+                        "id": relation_id,
+                        "tenant": tenant,
+                        "source_id": str(record.source_id),
+                        "target_id": str(record.target_id),
+                        "type": record.type,
+                        "weight": record.weight,
+                        "activations": record.activations,
+                        "meta": record.metadata,
+                        "created_at": record.created_at,
+                        "updated_at": record.updated_at,
+                    }
+                )
+        if rows:
+            await session.execute(
+                delete(RelationRow).where(
+                    RelationRow.tenant == tenant,
+                    or_(
+                        RelationRow.id.in_([r["id"] for r in rows]),
+                        tuple_(RelationRow.source_id, RelationRow.target_id, RelationRow.type).in_(
+                            [(r["source_id"], r["target_id"], r["type"]) for r in rows]
+                        ),
+                    ),
+                )
+            )
+            await session.execute(insert(RelationRow), rows)
+        return [r["id"] for r in rows]
+
     # -- search --------------------------------------------------------------------------------
 
     async def recall(
@@ -307,7 +501,11 @@ class EntityService:
         except IntegrityError:
             raise Conflict(f"a {request.type!r} relation from {source} to {target} exists already") from None
         await self.engine.emit(
-            tenant, KIND, "created", [row.id], {"relation": request.type, "source_id": source}
+            tenant,
+            KIND,
+            "created",
+            [row.id],
+            {"relation": request.type, "source_id": source, "target_id": target, "weight": row.weight},
         )
         return _relation(row)
 
@@ -326,6 +524,23 @@ class EntityService:
             rows = list(await session.scalars(query))
         return page_of_rows(rows, limit, _relation, lambda r: (r.created_at, r.id))
 
+    async def iter_relations(self, tenant: str, *, batch: int = 1000) -> AsyncIterator[list[Relation]]:
+        """Every relation of the tenant, in batches (for whole-graph views)."""
+        last = ""
+        while True:
+            query = (
+                select(RelationRow)
+                .where(RelationRow.tenant == tenant, RelationRow.id > last)
+                .order_by(RelationRow.id)
+                .limit(batch)
+            )
+            async with self.registry.db.read() as session:
+                rows = list(await session.scalars(query))
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [_relation(row) for row in rows]
+
     # -- spreading activation ------------------------------------------------------------------
 
     async def spread(self, tenant: str, request: SpreadRequest) -> SpreadResult:
@@ -333,6 +548,7 @@ class EntityService:
         activation = dict.fromkeys(seeds, 1.0)
         hops = dict.fromkeys(seeds, 0)
         strengthened: list[Strengthened] = []
+        trace: list[SpreadStep] = []
         async with self.registry.db.write() as session:
             for seed in seeds:
                 await self._current_row(session, tenant, seed)
@@ -357,6 +573,10 @@ class EntityService:
                             continue
                         traversed[edge.id] = edge
                         if passed > activation.get(there, 0.0):
+                            step = SpreadStep(
+                                hop=hop, relation_id=edge.id, from_id=here, to_id=there, activation=passed
+                            )
+                            trace.append(step)
                             activation[there] = passed
                             hops.setdefault(there, hop)
                             reached.add(there)
@@ -394,6 +614,13 @@ class EntityService:
             await self.engine.reinforce(tenant, KIND, [a.entity.id for a in activated])
         if strengthened:
             await self.engine.emit(
-                tenant, KIND, "updated", [s.relation_id for s in strengthened], {"hebbian": len(strengthened)}
+                tenant,
+                KIND,
+                "updated",
+                [s.relation_id for s in strengthened],
+                {
+                    "hebbian": len(strengthened),
+                    "weights": {s.relation_id: s.weight_after for s in strengthened},
+                },
             )
-        return SpreadResult(activated=activated, strengthened=strengthened)
+        return SpreadResult(activated=activated, strengthened=strengthened, trace=trace)

@@ -6,11 +6,16 @@ from fastapi import FastAPI
 
 from mnemogate.core.contracts import ChatContext
 from mnemogate.core.hookspecs import hookimpl
-from mnemogate.plugins.sessions import routes, service
+from mnemogate.plugins.sessions import hookspecs, routes, service
 from mnemogate.plugins.sessions.models import Base
 from mnemogate.plugins.sessions.settings import SessionsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def register_hookspecs(register: Any) -> None:
+    register(hookspecs)
 
 
 @hookimpl
@@ -38,6 +43,11 @@ async def startup(app: FastAPI) -> None:
 @hookimpl
 async def shutdown(app: FastAPI) -> None:
     await app.state.registry.services[service.SERVICE].stop()
+
+
+@hookimpl
+async def database_replaced(app: FastAPI) -> None:
+    await app.state.registry.services[service.SERVICE].load_states()
 
 
 @hookimpl(wrapper=True)

@@ -16,10 +16,10 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import orjson
@@ -71,6 +71,15 @@ class TenantState:
     last_seen: float = 0.0
 
 
+class SharedStateStore(Protocol):
+    """Tenant states shared between instances (``register_session_state_stores``)."""
+
+    async def load(self) -> dict[str, dict[str, Any]]: ...
+    async def save(self, tenant: str, state: dict[str, Any]) -> None: ...
+    async def watch(self, on_change: Callable[[str, dict[str, Any]], None]) -> None: ...
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """What exports and deletions select by: a time range, a session, a model."""
@@ -101,10 +110,17 @@ def fingerprint(body: dict[str, Any]) -> str | None:
 
 
 class SessionService:
-    def __init__(self, db: Database, events: Events, settings: SessionsSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: Events,
+        settings: SessionsSettings,
+        shared: SharedStateStore | None = None,
+    ) -> None:
         self.db = db
         self.events = events
         self.settings = settings
+        self.shared = shared
         self.idle_seconds = settings.idle_minutes * 60
         self.states: dict[str, TenantState] = {}
         # pending writes, taken by the next flush
@@ -119,12 +135,30 @@ class SessionService:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self.db.read() as session:
-            for row in (await session.scalars(select(TenantStateRow))).all():
-                self.states[row.tenant] = TenantState(
-                    row.auto_mode, row.active_session_id, row.fingerprint, time.monotonic()
-                )
+        await self.load_states()
+        if self.shared is not None:
+            for tenant, shared in (await self.shared.load()).items():
+                self._adopt(tenant, shared)
+            await self.shared.watch(self._adopt)
         self._task = asyncio.get_running_loop().create_task(self._flusher())
+
+    async def load_states(self) -> None:
+        """Each tenant's auto mode and active session, as stored (at start, and after the
+        database's contents were replaced)."""
+        async with self.db.read() as session:
+            rows = (await session.scalars(select(TenantStateRow))).all()
+        self.states = {
+            row.tenant: TenantState(row.auto_mode, row.active_session_id, row.fingerprint, time.monotonic())
+            for row in rows
+        }
+
+    def _adopt(self, tenant: str, shared: dict[str, Any]) -> None:
+        """Take the state another instance saved (it just served the tenant)."""
+        state = self.state_of(tenant)
+        state.auto = bool(shared.get("auto", state.auto))
+        state.active_id = shared.get("active_id")
+        state.fingerprint = shared.get("fingerprint")
+        state.last_seen = time.monotonic()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -133,6 +167,8 @@ class SessionService:
                 await self._task
             self._task = None
         await self.flush()
+        if self.shared is not None:
+            await self.shared.close()
 
     async def _flusher(self) -> None:
         while True:
@@ -172,7 +208,7 @@ class SessionService:
             elif state.fingerprint is None:
                 # A session just created or activated by hand adopts the conversation it gets.
                 state.fingerprint = mark
-                self._dirty_states.add(tenant)
+                self._state_changed(tenant)
             elif mark != state.fingerprint:
                 self._start_session(tenant, state, mark)
         state.last_seen = now
@@ -182,8 +218,14 @@ class SessionService:
     def _start_session(self, tenant: str, state: TenantState, mark: str | None) -> None:
         state.active_id = str(uuid.uuid4())
         state.fingerprint = mark
-        self._dirty_states.add(tenant)
+        self._state_changed(tenant)
         self._created.append((tenant, state.active_id))
+
+    def _state_changed(self, tenant: str) -> None:
+        self._dirty_states.add(tenant)
+        if self.shared is not None:
+            # Other instances adopt the change as soon as the flusher runs, not at its next tick.
+            self._wake.set()
 
     def _touch(self, tenant: str, session_id: str, name: str | None) -> None:
         self._sessions[(tenant, session_id)] = (name, utcnow())
@@ -251,6 +293,10 @@ class SessionService:
 
     async def _save_state(self, session: Any, tenant: str) -> None:
         state = self.state_of(tenant)
+        if self.shared is not None:
+            await self.shared.save(
+                tenant, {"auto": state.auto, "active_id": state.active_id, "fingerprint": state.fingerprint}
+            )
         values = {
             "tenant": tenant,
             "auto_mode": state.auto,
@@ -367,6 +413,30 @@ class SessionService:
                 await self._save_state(session, tenant)
         await self.events.publish(EVENTS_CHANNEL, "session.created", tenant, {"session_id": session_id})
         return await self.get(tenant, session_id)
+
+    async def upsert(
+        self, tenant: str, session_id: str, *, name: str | None, created_at: datetime, last_used_at: datetime
+    ) -> bool:
+        """Create or update a session with a given id and times, for importers (a Cline task
+        becomes a session); answers whether it was new. Importing again changes nothing else."""
+        values = {
+            "tenant": tenant,
+            "id": session_id,
+            "name": name,
+            "created_at": created_at,
+            "last_used_at": last_used_at,
+        }
+        async with self.db.write() as session:
+            existed = await session.get(SessionRow, (tenant, session_id)) is not None
+            statement = self._insert(SessionRow.__table__).values(values)
+            statement = statement.on_conflict_do_update(
+                index_elements=["tenant", "id"],
+                set_={"name": statement.excluded.name, "last_used_at": statement.excluded.last_used_at},
+            )
+            await session.execute(statement)
+        if not existed:
+            await self.events.publish(EVENTS_CHANNEL, "session.created", tenant, {"session_id": session_id})
+        return not existed
 
     async def activate(self, tenant: str, session_id: str) -> SessionOut:
         found = await self.get(tenant, session_id)
@@ -589,7 +659,18 @@ def _qualified(model: str, table: Any) -> Any:
 
 
 async def start(registry: Any) -> SessionService:
-    service = SessionService(registry.db, registry.events, registry.plugin_settings(SERVICE))
+    stores: list[tuple[str, SharedStateStore]] = []
+
+    def register(plugin: str) -> dict[str, Any]:
+        def add(name: str, store: SharedStateStore) -> None:
+            registry.claim("session state store", "store", plugin)
+            stores.append((name, store))
+
+        return {"register": add, "registry": registry}
+
+    await registry.host.call_each_async("register_session_state_stores", register)
+    shared = stores[0][1] if stores else None
+    service = SessionService(registry.db, registry.events, registry.plugin_settings(SERVICE), shared)
     await service.start()
     registry.provide(SERVICE, service, plugin="sessions")
     return service

@@ -39,6 +39,7 @@ log = logging.getLogger("mnemogate.sqlite_index")
 
 CATCH_UP_BATCH = 20_000
 _PENDING = "mnemogate.sqlite_index.pending"
+_WRITTEN_CHANGES = "mnemogate.sqlite_index.written"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to help keyword ranking; dropping them keeps FTS5 from scoring most rows.
 _STOPWORD_TEXT = (
@@ -60,6 +61,8 @@ _UPSERT = """INSERT INTO memidx_items
         metadata = excluded.metadata, text = excluded.text, vector_text = excluded.vector_text"""
 _UPSERT_VECTOR = """INSERT OR REPLACE INTO memidx_vectors (rowid, vector)
     SELECT rowid, ? FROM memidx_items WHERE tenant = ? AND kind = ? AND id = ?"""
+_WRITTEN = "SELECT id, rowid FROM memidx_items WHERE tenant = ? AND kind = ? AND seq = ?"
+_SET_VECTOR = "INSERT OR REPLACE INTO memidx_vectors (rowid, vector) VALUES (?, ?)"
 _DELETE_VECTORS = text(
     """DELETE FROM memidx_vectors WHERE rowid IN
         (SELECT rowid FROM memidx_items WHERE tenant = :tenant AND kind = :kind AND id IN :ids)"""
@@ -84,6 +87,18 @@ _ROWS = (
     "WHERE i.rowid IN ({})"
 )
 _IDS = "SELECT rowid, id FROM memidx_items WHERE rowid IN ({})"
+# Keyword search without filters: the best matches of the whole full-text index first (FTS5's
+# own rank, which is bm25), then their items; see ``text_search``.
+_FTS_TOP = "SELECT rowid, rank FROM memidx_fts WHERE memidx_fts MATCH ? ORDER BY rank LIMIT ?"
+# Unary plus: the row ids, not the (tenant, kind) indexes, must drive this lookup (with a
+# long IN list SQLite would otherwise scan the tenant's whole range of the seq index).
+_LIVE_IDS = (
+    "SELECT rowid, id FROM memidx_items WHERE rowid IN ({}) AND +tenant = ? AND +kind = ? AND deleted = 0"
+)
+KEYWORD_OVERFETCH = 4
+_VECTORS_OF = """SELECT i.id, v.vector FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid
+    WHERE i.tenant = ? AND i.kind = ? AND i.deleted = 0 AND i.id IN ({})"""
+VECTORS_PER_READ = 500
 _DIMENSION = """SELECT length(v.vector) FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid
     WHERE i.tenant = ? AND i.kind = ? LIMIT 1"""
 
@@ -120,6 +135,28 @@ def _changes(rows: Sequence[Any]) -> Changes:
             "agent_id": [r[4] for r in rows],
             "session_id": [r[5] for r in rows],
         },
+    )
+
+
+def _written(items: Sequence[IndexItem], rowids: dict[str, int]) -> Changes:
+    """The columns of catch-up rows (see ``_changes``) for items as an upsert wrote them."""
+    import numpy as np
+
+    from mnemogate.plugins.sqlite_index.partition import ATTRIBUTE_FIELDS, Changes
+
+    latest = list({item.id: item for item in items}.values())  # an id given twice: the last wins
+    live = np.array([item.vector is not None for item in latest], dtype=bool)
+    dim = next((len(item.vector) for item in latest if item.vector is not None), 0)
+    vectors = np.zeros((len(latest), dim), dtype=np.float32)
+    if live.any():
+        vectors[live] = np.stack([item.vector for item in latest if item.vector is not None])
+    occurred = [_epoch(item.attrs.get("occurred_at")) for item in latest]
+    return Changes(
+        rowids=np.array([rowids[item.id] for item in latest], dtype=np.int64),
+        live=live,
+        vectors=vectors,
+        occurred=np.array([np.nan if t is None else t for t in occurred], dtype=np.float64),
+        attributes={name: [item.attrs.get(name) for item in latest] for name in ATTRIBUTE_FIELDS},
     )
 
 
@@ -173,6 +210,17 @@ class SqliteMemoryIndex:
             header = {"tenant": tenant, "kind": kind, "store_id": store_id, "embedder": embedder}
             await asyncio.to_thread(partition.save, self._stem(tenant, kind), header)
 
+    async def reset(self) -> None:
+        """Forget the in-memory partitions and the snapshots: the database's contents were
+        replaced (a restore), and sequence numbers from before mean nothing now. The next
+        search of each partition rebuilds it from the rows."""
+        for key in list(self.partitions):
+            async with self.locks.setdefault(key, asyncio.Lock()):
+                self.partitions.pop(key, None)
+        if self.snapshot_dir is not None and self.snapshot_dir.exists():
+            for path in self.snapshot_dir.iterdir():
+                path.unlink(missing_ok=True)
+
     def _stem(self, tenant: str, kind: str) -> Path:
         assert self.snapshot_dir is not None
         digest = hashlib.sha256(f"{tenant}\0{kind}".encode()).hexdigest()[:24]
@@ -205,13 +253,16 @@ class SqliteMemoryIndex:
             )
         connection = await session.connection()
         await connection.exec_driver_sql(_UPSERT, rows)
-        vectors = [(_vector_bytes(i.vector), tenant, kind, i.id) for i in items if i.vector is not None]
+        # This write's sequence number marks exactly its rows: their row ids, in one range read.
+        rowids = dict((await connection.exec_driver_sql(_WRITTEN, (tenant, kind, seq))).all())
+        vectors = [(rowids[i.id], _vector_bytes(i.vector)) for i in items if i.vector is not None]
         if vectors:
-            await connection.exec_driver_sql(_UPSERT_VECTOR, vectors)
+            await connection.exec_driver_sql(_SET_VECTOR, vectors)
         if len(vectors) < len(items):
             unembedded = [i.id for i in items if i.vector is None]
             await session.execute(_DELETE_VECTORS, {"tenant": tenant, "kind": kind, "ids": unembedded})
-        self._refresh_after_commit(session, tenant, kind)
+        changes = _written(items, rowids) if (tenant, kind) in self.partitions else None
+        self._refresh_after_commit(session, tenant, kind, (seq, changes))
 
     async def delete(self, session: AsyncSession, tenant: str, kind: str, ids: Sequence[str]) -> None:
         if not ids:
@@ -219,32 +270,53 @@ class SqliteMemoryIndex:
         seq = (await session.execute(_NEXT_SEQ, {"tenant": tenant, "kind": kind})).scalar_one()
         await session.execute(_DELETE_VECTORS, {"tenant": tenant, "kind": kind, "ids": list(ids)})
         await session.execute(_DELETE, {"tenant": tenant, "kind": kind, "ids": list(ids), "seq": seq})
-        self._refresh_after_commit(session, tenant, kind)
+        self._refresh_after_commit(session, tenant, kind, (seq, None))
 
-    def _refresh_after_commit(self, session: AsyncSession, tenant: str, kind: str) -> None:
-        pending: set[tuple[str, str]] | None = session.info.get(_PENDING)
+    def _refresh_after_commit(
+        self, session: AsyncSession, tenant: str, kind: str, written: tuple[int, Changes | None]
+    ) -> None:
+        """After the commit, the partition applies ``written`` (this write's sequence number and
+        rows, None when they must be read back) or catches up from the database."""
+        pending: dict[tuple[str, str], list[tuple[int, Changes | None]]] | None = session.info.get(_PENDING)
         if pending is None:
-            pending = session.info[_PENDING] = set()
+            pending = session.info[_PENDING] = {}
             sync = session.sync_session
             event.listen(sync, "after_commit", self._committed)
             event.listen(sync, "after_rollback", lambda s: s.info.pop(_PENDING, None))
-        pending.add((tenant, kind))
+        pending.setdefault((tenant, kind), []).append(written)
 
     def _committed(self, sync_session: Any) -> None:
         # The in-memory index follows the commit; a search before this task runs catches up
         # by itself (it compares sequence numbers), so nothing is ever missed.
         loop = asyncio.get_running_loop()
-        for key in sync_session.info.pop(_PENDING, ()):
+        for key, written in sync_session.info.pop(_PENDING, {}).items():
             if key in self.partitions:
-                task = loop.create_task(self._refresh(*key))
+                task = loop.create_task(self._refresh(*key, written))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
 
-    async def _refresh(self, tenant: str, kind: str) -> None:
+    async def _refresh(self, tenant: str, kind: str, written: list[tuple[int, Changes | None]]) -> None:
         try:
+            await self._apply_written(tenant, kind, written)
             await self._partition(tenant, kind)
         except Exception as exc:
             log.warning("index refresh of %s/%s failed: %s", tenant, kind, type(exc).__name__)
+
+    async def _apply_written(self, tenant: str, kind: str, written: list[tuple[int, Changes | None]]) -> None:
+        """Apply a committed write's rows as written, without reading them back, as long as the
+        partition is exactly at the sequence number before each (nobody else wrote between);
+        otherwise the catch-up that follows reads what is missing."""
+        async with self.locks.setdefault((tenant, kind), asyncio.Lock()):
+            for seq, changes in written:
+                partition = self.partitions.get((tenant, kind))
+                if partition is None or changes is None or partition.seq != seq - 1:
+                    return
+                if changes.live.any() and changes.vectors.shape[1] != partition.dim:
+                    return
+                if len(changes) > 1000 or partition.live + len(changes) > partition.exact_limit:
+                    await asyncio.to_thread(partition.apply, changes, seq)
+                else:
+                    partition.apply(changes, seq)
 
     async def get_meta(self, key: str) -> str | None:
         async with self.db.read() as session:
@@ -313,11 +385,29 @@ class SqliteMemoryIndex:
             await connection.exec_driver_sql(
                 _UPSERT_VECTOR, [(r["vector"], r["tenant"], r["kind"], r["id"]) for r in rows]
             )
-            self._refresh_after_commit(session, tenant, kind)
+            self._refresh_after_commit(session, tenant, kind, (seq, None))
         if self.snapshot_dir is not None and self.snapshot_dir.exists():
             for path in self.snapshot_dir.iterdir():
                 path.unlink()
         self.partitions.clear()
+
+    async def vectors(self, tenant: str, kind: str, ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of those of ``ids`` that have one, as (ids, float32 rows)."""
+        import numpy as np
+
+        found: list[str] = []
+        blobs: list[bytes] = []
+        for start in range(0, len(ids), VECTORS_PER_READ):
+            chunk = list(ids[start : start + VECTORS_PER_READ])
+            statement = _VECTORS_OF.format(marks(len(chunk)))
+            rows = await self.reader.run(lambda c, s=statement, p=(tenant, kind, *chunk): fetch(c, s, p))
+            for item_id, blob in rows:
+                found.append(item_id)
+                blobs.append(blob)
+        if not blobs:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        dim = len(blobs[0]) // 4
+        return found, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
 
     # -- the in-memory partitions --------------------------------------------------------------
 
@@ -420,18 +510,55 @@ class SqliteMemoryIndex:
     ) -> list[Hit]:
         if k <= 0:
             return []
-        filters = filters or IndexFilters()
-        # The sequence number the partition must reach (and the rows a metadata filter allows).
-        seq, allowed_rowids = await self.reader.run(lambda c: self._search_state(c, tenant, kind, filters))
-        partition = await self._partition(tenant, kind, seq)
-        if partition is None or partition.live == 0:
-            return []
         import numpy as np
 
+        filters = filters or IndexFilters()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        # Usually the partition is current and the whole search (sequence check, filter, ANN
+        # search, re-scoring) is one hand-off to a reader thread: on a busy machine every
+        # hand-off waits for a core, and they, not the arithmetic, make the latency.
+        seq, hits = await self.reader.run(lambda c: self._vector_read(c, tenant, kind, query, k, filters))
+        if hits is not None:
+            return hits
+        # The partition has to load or catch up with newer writes first.
+        if await self._partition(tenant, kind, seq) is None:
+            return []
+        _, hits = await self.reader.run(
+            lambda c: self._vector_read(c, tenant, kind, query, k, filters, at_least=seq)
+        )
+        return hits or []
+
+    def _vector_read(
+        self,
+        connection: Any,
+        tenant: str,
+        kind: str,
+        query: np.ndarray,
+        k: int,
+        filters: IndexFilters,
+        at_least: int | None = None,
+    ) -> tuple[int | None, list[Hit] | None]:
+        """In a reader thread: (the partition's sequence number in the database, the hits), or
+        hits None when the in-memory partition is behind ``at_least`` (default: the database)."""
+        import numpy as np
+
+        seq = self._seq(connection, tenant, kind)
+        if seq is None:
+            return None, []
+        partition = self.partitions.get((tenant, kind))
+        if partition is None or partition.seq < (seq if at_least is None else at_least):
+            return seq, None
+        if partition.size == 0:
+            return seq, []
         if len(query) != partition.dim:
             raise BadRequest(f"query vector has {len(query)} dimensions; the index has {partition.dim}")
-        async with self.locks.setdefault((tenant, kind), asyncio.Lock()):
+        allowed_rowids = None
+        if filters.metadata:
+            params: list[Any] = [tenant, kind]
+            clause = metadata_clause(filters.metadata, params)
+            sql = f"SELECT rowid FROM memidx_items WHERE tenant = ? AND kind = ? AND deleted = 0 AND {clause}"
+            allowed_rowids = np.array([r[0] for r in fetch(connection, sql, params)], dtype=np.int64)
+        with partition.guard:
             mask = partition.mask(
                 user_id=filters.user_id,
                 agent_id=filters.agent_id,
@@ -440,37 +567,24 @@ class SqliteMemoryIndex:
                 until=_epoch(filters.until),
                 rowids=allowed_rowids,
             )
-            wanted = k * self.settings.rescore_factor if partition.approximate else k
-            rowids, scores = partition.search(query, wanted, mask)
             approximate = partition.approximate
+            wanted = k * self.settings.rescore_factor if approximate else k
+            rowids, scores = partition.search(query, wanted, mask)
         if len(rowids) == 0:
-            return []
+            return seq, []
         statement = (_ROWS if approximate else _IDS).format(marks(len(rowids)))
-        rows = await self.reader.run(lambda c: fetch(c, statement, rowids.tolist()))
+        rows = fetch(connection, statement, rowids.tolist())
         if approximate:
             # Re-score the IVF candidates exactly with their float32 vectors.
             exact = {r[0]: (r[1], float(np.frombuffer(r[2], dtype=np.float32) @ query)) for r in rows if r[2]}
             ranked = sorted(exact.values(), key=lambda pair: -pair[1])[:k]
-            return [Hit(id=i, score=s, parts={"vector": s}) for i, s in ranked]
+            return seq, [Hit(id=i, score=s, parts={"vector": s}) for i, s in ranked]
         ids = {r[0]: r[1] for r in rows}
-        return [
+        return seq, [
             Hit(id=ids[r], score=float(s), parts={"vector": float(s)})
             for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
             if r in ids
         ]
-
-    def _search_state(
-        self, connection: Any, tenant: str, kind: str, filters: IndexFilters
-    ) -> tuple[int | None, np.ndarray | None]:
-        import numpy as np
-
-        seq = self._seq(connection, tenant, kind)
-        if not filters.metadata:
-            return seq, None
-        params: list[Any] = [tenant, kind]
-        clause = metadata_clause(filters.metadata, params)
-        sql = f"SELECT rowid FROM memidx_items WHERE tenant = ? AND kind = ? AND deleted = 0 AND {clause}"
-        return seq, np.array([r[0] for r in fetch(connection, sql, params)], dtype=np.int64)
 
     async def text_search(
         self, tenant: str, kind: str, query: str, *, k: int, filters: IndexFilters | None = None
@@ -503,7 +617,22 @@ class SqliteMemoryIndex:
 
         def search(connection: Any) -> list[Any]:
             chosen = self._rarer_terms(connection, terms) if len(terms) > 1 else terms
-            return fetch(connection, sql, [" OR ".join(chosen), *params, k])
+            match = " OR ".join(chosen)
+            if len(params) == 2:  # no filter besides tenant and kind
+                # The join looks up the item of every match before ranking (half the time of a
+                # search with thousands of matches); the best few matches of the full-text
+                # index are usually the tenant's own, so look those up first. Only when too few
+                # of them are (another tenant or kind dominates) run the join.
+                fetched = KEYWORD_OVERFETCH * k
+                top = fetch(connection, _FTS_TOP, [match, fetched])
+                ids = {}
+                if top:
+                    statement = _LIVE_IDS.format(marks(len(top)))
+                    ids = dict(fetch(connection, statement, [*(r[0] for r in top), tenant, kind]))
+                found = [(ids[rowid], rank) for rowid, rank in top if rowid in ids]
+                if len(found) >= k or len(top) < fetched:
+                    return found[:k]
+            return fetch(connection, sql, [match, *params, k])
 
         rows = await self.reader.run(search)
         return [Hit(id=r[0], score=-float(r[1]), parts={"keyword": -float(r[1])}) for r in rows]

@@ -151,6 +151,34 @@ async def test_timestamps_are_utc_aware(tmp_path: Path, migrations: Path) -> Non
         await db.close()
 
 
+@pytest.mark.parametrize("where", ["file", "memory"])
+async def test_run_read_sees_committed_writes_and_cannot_write(
+    tmp_path: Path, migrations: Path, where: str
+) -> None:
+    """A whole read in one call: committed rows (types processed: UTC times), never the
+    uncommitted ones of an open write, and no writing through it."""
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}" if where == "file" else "sqlite:///:memory:")
+    try:
+        await Migrator(db, [_spec(migrations)]).upgrade()
+        at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+        async with db.write() as session:
+            await session.execute(insert(counters).values(name="a", value=1, at=at))
+
+        def read(session: Any) -> list[tuple[str, int, datetime]]:
+            return [tuple(row) for row in session.execute(select(counters).order_by(counters.c.name))]
+
+        assert await db.run_read(read) == [("a", 1, at)]
+        if where == "file":  # one connection in memory: the write would hold it
+            async with db.write() as session:
+                await session.execute(insert(counters).values(name="b", value=2))
+                assert await db.run_read(read) == [("a", 1, at)]
+            assert [row[0] for row in await db.run_read(read)] == ["a", "b"]
+            with pytest.raises(Exception, match="readonly"):
+                await db.run_read(lambda session: session.execute(counters.delete()))
+    finally:
+        await db.close()
+
+
 def _spec(location: Path) -> Any:
     from mnemogate.core.contracts import MigrationSpec
 

@@ -108,7 +108,7 @@ def pipeline_plugins(recorder: Recorder) -> list[object]:
                 message["content"] = message["content"].replace("hunter2", "[secret]")
 
     class Compaction:
-        plugin_name = "compaction"
+        plugin_name = "test_compaction"
 
         @hookimpl
         async def chat_request(self, ctx: ChatContext) -> None:
@@ -289,6 +289,7 @@ def test_every_hook_is_implemented_by_some_test_plugin() -> None:
         "register_storage_backends", "register_embedders", "register_memory_types", "register_providers",
         "register_compaction_strategies", "register_sanitizers", "register_mcp_servers", "requires_api_keys",
         "startup", "shutdown", "chat_request", "chat_response", "memory_event",
+        "database_replaced",  # tests/plugins/persistence: a restore calls it
     }  # fmt: skip
     assert set(HOOK_NAMES) == exercised
 

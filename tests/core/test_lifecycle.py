@@ -67,6 +67,8 @@ def server_env(tmp_path: Path) -> dict[str, str]:
         MNEMOGATE_DATA_DIR=str(tmp_path / "data"),
         MNEMOGATE_GRACEFUL_TIMEOUT="10",
         MNEMOGATE_LOG_FORMAT="json",
+        # Only this test's plugin, whatever else the environment has installed (mnemogate-redis).
+        MNEMOGATE_LOAD_PLUGINS="lifecycle",
     )
     return env
 

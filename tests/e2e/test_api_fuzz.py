@@ -85,6 +85,9 @@ def served_document() -> dict[str, Any]:
         return create_app(fuzz_settings(Path(tmp) / "data"), configure_logs=False).openapi()
 
 
+# JSON lines (the persistence plugin's import) go on the wire as text.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
 # Loaded at collection time, so that each operation becomes its own test item (and gets its own
 # function-scoped app). schemathesis's lazy loader (``schemathesis.pytest.from_fixture``) would
 # avoid that but fails on pytest 9 (it sets ``Function._nodeid``, which pytest 9 no longer has).

@@ -39,6 +39,7 @@ SHIPPED_FILES = (
     "mnemogate/plugins/auth/migrations/0001_api_keys.py",
     "mnemogate/alembic/env.py",
     "mnemogate/alembic/script.py.mako",
+    "mnemogate/plugins/visualization/static/index.html",
 )
 
 
@@ -122,6 +123,11 @@ def test_wheel_ships_migrations_and_alembic_templates(installed: Installed) -> N
     assert not missing, f"the wheel lacks {missing}"
     assert "mnemogate = mnemogate.core.cli:main" in scripts
     assert not any(name.startswith(("core/", "plugins/", "alembic/", "tests/")) for name in names)
+    # The dashboard ships built; its front-end sources do not.
+    assert any(
+        n.startswith("mnemogate/plugins/visualization/static/assets/") and n.endswith(".js") for n in names
+    )
+    assert not any("/frontend/" in name for name in names)
 
 
 def test_installed_package_is_imported_from_the_venv(installed: Installed) -> None:

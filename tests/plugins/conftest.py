@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import copy
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from mnemogate.core.contracts import ChatContext, ModelInfo
+from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.registry import Registry
 from mnemogate.core.settings import PluginsConfig
 from mnemogate.core.testing import build_app
 from mnemogate.plugins.auth.models import KeyCreate
@@ -59,6 +64,73 @@ def mcp_call() -> McpRpc:
     """``await mcp_call(client, server, tool, arguments)``: a ``tools/call`` through the MCP
     gateway; answers the tool result."""
     return _mcp_call
+
+
+# -- a recording LLM provider ---------------------------------------------------------------------
+
+
+class RecordingProvider:
+    """Provider ``rec`` (model ``model``): keeps every request body exactly as it would leave for
+    the upstream and answers with the next scripted reply (``replies``), else "noted"."""
+
+    name = "rec"
+    kind = "recording"
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.replies: list[str] = []
+
+    async def models(self) -> list[ModelInfo]:
+        return [ModelInfo("model", self.name, 100_000, 0.0, 0.0)]
+
+    def _reply(self, ctx: ChatContext) -> str:
+        self.bodies.append(copy.deepcopy(ctx.body))
+        return self.replies.pop(0) if self.replies else "noted"
+
+    async def complete(self, ctx: ChatContext) -> dict[str, Any]:
+        reply = self._reply(ctx)
+        return {
+            "id": "chatcmpl-rec",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": ctx.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        }
+
+    async def stream(self, ctx: ChatContext) -> AsyncIterator[bytes]:
+        import orjson
+
+        reply = self._reply(ctx)
+        for word in reply.split(" "):
+            chunk = {
+                "id": "chatcmpl-rec",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": ctx.model,
+                "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+            }
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+
+class RecordingPlugin:
+    plugin_name = "recording_provider"
+
+    def __init__(self) -> None:
+        self.provider = RecordingProvider()
+
+    @hookimpl
+    def register_providers(self, register: Any, registry: Registry) -> None:
+        register(self.provider.name, self.provider)
+
+
+@pytest.fixture
+def recorder() -> RecordingPlugin:
+    """A plugin registering the recording provider ``rec``: pass it to the app's plugins."""
+    return RecordingPlugin()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The context-compression server: the built-in engine, a token budget, and the compress plugin's
-engine when one is running (here a test plugin publishing the ``compress`` service)."""
+engine when one is running (here a test plugin publishing the ``compress`` service in place of
+the built-in ``compress`` plugin, whose own engine is tested in tests/plugins/compress)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from mnemogate.core.testing import running
 LOG = "\n".join(["start"] + ["retrying connection   to   upstream"] * 40 + ["", "", "", "done"])
 
 
-async def test_the_builtin_engine(client: Any, mcp_call: Any) -> None:
-    result = (await mcp_call(client, "context-compression", "compress_text", {"text": LOG}))[
-        "structuredContent"
-    ]
+async def test_the_builtin_engine(make_client: Any, mcp_call: Any) -> None:
+    async with make_client(disabled=["compress"]) as client:
+        result = (await mcp_call(client, "context-compression", "compress_text", {"text": LOG}))[
+            "structuredContent"
+        ]
     assert (
         result["text"]
         == "start\nretrying connection to upstream\n[previous line repeated 39 more times]\n\ndone"
@@ -76,7 +78,7 @@ class Compressed:
 class FakeCompressPlugin:
     """Publishes a ``compress`` service with the interface PLUGINS.md asks of the compress plugin."""
 
-    plugin_name = "compress"
+    plugin_name = "fake_compress"
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -98,7 +100,7 @@ async def test_the_compress_plugin_engine_is_used_when_present(
     make_app: Any, app_with: Any, mcp_call: Any
 ) -> None:
     engine = FakeCompressPlugin()
-    async with running(make_app(plugins=[engine])) as client:
+    async with running(make_app(plugins=[engine], disabled=["compress"])) as client:
         text = (await mcp_call(client, "context-compression", "compress_text", {"text": LOG}))[
             "structuredContent"
         ]
@@ -110,7 +112,11 @@ async def test_the_compress_plugin_engine_is_used_when_present(
         assert out["engine"] == "compress" and out["messages"] == [{"role": "user", "content": "short"}]
         assert out["tokens_after"] == tokens.count_messages(out["messages"])
         assert engine.calls == ["text", "messages"]
-    off = app_with(plugins=[FakeCompressPlugin()], mcp_context_compression={"use_compress_plugin": False})
+    off = app_with(
+        plugins=[FakeCompressPlugin()],
+        disabled=["compress"],
+        mcp_context_compression={"use_compress_plugin": False},
+    )
     async with running(off) as client:
         text = (await mcp_call(client, "context-compression", "compress_text", {"text": LOG}))[
             "structuredContent"

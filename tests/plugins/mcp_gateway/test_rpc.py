@@ -163,8 +163,15 @@ async def test_server_listing(client: Any, mcp_rpc: Any, mcp_call: Any) -> None:
     assert [s["name"] for s in page["items"]] == ["sequential-thinking", "fast-filesystem"]
     rest = (await client.get("/api/mcp-gateway/servers", params={"cursor": page["next_cursor"]})).json()
     names = [s["name"] for s in page["items"] + rest["items"]]
-    assert names == ["sequential-thinking", "fast-filesystem", "json-query", "context-compression", "pruner"]
-    pruner = rest["items"][-1]
+    assert names == [
+        "sequential-thinking",
+        "fast-filesystem",
+        "json-query",
+        "context-compression",
+        "pruner",
+        "memory",
+    ]
+    pruner = rest["items"][-2]
     assert pruner == {
         "name": "pruner",
         "plugin": "mcp_pruner",

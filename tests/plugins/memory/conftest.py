@@ -1,5 +1,5 @@
-"""Fixtures of the memory test suite. Every test runs once per storage backend: a backend added
-later (PostgreSQL + pgvector) adds its name to BACKENDS and its database settings below."""
+"""Fixtures of the memory test suite. Every test runs once per storage backend: the embedded one
+(SQLite) and PostgreSQL + pgvector, each test on a database of its own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import build_app, running
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -24,10 +24,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def backend_settings(mnemogate_settings: Settings, backend: str) -> Settings:
-    """Settings whose database is served by ``backend``."""
-    assert backend == "sqlite"
-    return mnemogate_settings
+def backend_database(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The database URL of the test on ``backend`` (None: the SQLite file of the data directory)."""
+    return None if backend == "sqlite" else request.getfixturevalue("postgres_migrated_url")
+
+
+@pytest.fixture
+def backend_settings(mnemogate_settings: Settings, backend_database: str | None) -> Settings:
+    """Settings whose database is served by the backend under test."""
+    if backend_database is None:
+        return mnemogate_settings
+    return mnemogate_settings.model_copy(update={"database_url": SecretStr(backend_database)})
 
 
 def with_plugin_settings(settings: Settings, **tables: dict[str, Any]) -> Settings:

@@ -65,6 +65,17 @@ async def test_create_get_update_delete(memory_client: Any) -> None:
         assert gone.json()["items"] == []
 
 
+async def test_recall_after_a_delete(memory_client: Any) -> None:
+    """A recall catches the in-memory index up with a deletion that came alone (no vectors)."""
+    async with memory_client() as client:
+        episodes = await add_all(client)
+        assert (await client.post("/api/v1/episodes/recall", json={"query": "kitten"})).status_code == 200
+        assert (await client.delete(f"/api/v1/episodes/{episodes[2]['id']}")).status_code == 204
+        found = await client.post("/api/v1/episodes/recall", json={"query": "kitten", "mode": "vector"})
+        assert found.status_code == 200
+        assert episodes[2]["id"] not in [i["episode"]["id"] for i in found.json()["items"]]
+
+
 async def test_list_filters_and_pages(memory_client: Any) -> None:
     async with memory_client() as client:
         await add_all(client)
@@ -182,7 +193,7 @@ async def test_without_an_index_for_the_database_memory_answers_503(
 ) -> None:
     from pydantic import SecretStr
 
-    async with make_client(database_url=SecretStr(postgres_url)) as client:
+    async with make_client(database_url=SecretStr(postgres_url), disabled=["pgvector_index"]) as client:
         assert (await client.get("/api/v1/health/ready")).status_code == 200
         refused = await client.post("/api/v1/episodes", json={"content": "x"})
         assert refused.status_code == 503 and "no storage backend serves postgresql" in refused.text

@@ -4,6 +4,7 @@ take effect, and the in-memory index follows other processes' writes and survive
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,37 @@ async def test_vector_search_matches_brute_force_with_and_without_filters(
         assert await index.vector_search("other-tenant", KIND, queries[0], k=5) == []
 
 
+@pytest.mark.parametrize("exact_limit", [100_000, 300], ids=["exact", "ivf"])
+async def test_a_partition_kept_in_step_by_writes_equals_one_loaded_afterwards(
+    memory_app: Any, exact_limit: int, backend: str
+) -> None:
+    """Writes to a loaded partition are applied as written (no read-back); the partition then
+    answers like one loaded from the database: new items, changed ones, unembedded ones."""
+    if backend != "sqlite":
+        pytest.skip("in-memory partitions are the embedded backend's")
+    settings = {"sqlite_index": {"exact_limit": exact_limit, "ivf_lists": 8, "ivf_probes": 8}}
+    vectors = clustered(800)
+    queries = clustered(10, seed=3)
+    first = memory_app(**settings)
+    async with running(first):
+        index = first.state.registry.services["memory"].index
+        await write(first, "t", items(vectors[:200]))
+        await index.vector_search("t", KIND, queries[0], k=1)  # loaded from here on
+        changed = [*items(-vectors[:2]), IndexItem(id="item-2", vector=None, text="no vector now")]
+        batches = [items(vectors[start : start + 150], start) for start in range(200, 800, 150)]
+        for batch in [*batches, changed]:
+            await write(first, "t", batch)
+            await asyncio.gather(*index.tasks)  # applied after the commit, before any search
+        kept = [await index.vector_search("t", KIND, q, k=10) for q in [*queries, -vectors[0], vectors[2]]]
+    second = memory_app(**settings)
+    async with running(second):
+        index = second.state.registry.services["memory"].index
+        index.snapshot_dir = None  # load from the rows, not from the first app's snapshot
+        loaded = [await index.vector_search("t", KIND, q, k=10) for q in [*queries, -vectors[0], vectors[2]]]
+    assert [[h.id for h in hits] for hits in kept] == [[h.id for h in hits] for hits in loaded]
+    assert kept[-2][0].id == "item-0" and "item-2" not in {h.id for hits in kept for h in hits}
+
+
 async def test_deletes_and_updates_reach_both_searches(memory_app: Any) -> None:
     app = memory_app(sqlite_index={"exact_limit": 50, "ivf_lists": 4, "ivf_probes": 4})
     vectors = clustered(200)
@@ -138,8 +170,25 @@ async def test_keyword_search_ranks_and_filters(memory_app: Any) -> None:
         assert await index.text_search("t", KIND, "the and of", k=5) == []
 
 
+async def test_keyword_search_finds_a_tenants_items_outranked_by_anothers(memory_app: Any) -> None:
+    """The best matches of the shared full-text index are looked at first; when they belong to
+    another tenant (or kind), the tenant's own matches are still found, best first."""
+    app = memory_app()
+    async with running(app):
+        await write(
+            app, "big", [IndexItem(id=f"b{i}", vector=None, text="blue blue blue") for i in range(60)]
+        )
+        await write(app, "small", items(clustered(30)))
+        index = app.state.registry.services["memory"].index
+        found = await index.text_search("small", KIND, "blue", k=3)
+        assert len(found) == 3 and all(int(h.id.split("-")[1]) % 3 == 2 for h in found)
+        assert [h.score for h in found] == sorted((h.score for h in found), reverse=True)
+        assert len(await index.text_search("big", KIND, "blue", k=5)) == 5
+        assert await index.text_search("small", "other-kind", "blue", k=5) == []
+
+
 async def test_keyword_search_drops_words_too_common_to_rank(memory_app: Any) -> None:
-    app = memory_app(sqlite_index={"common_term_docs": 25})
+    app = memory_app(sqlite_index={"common_term_docs": 25}, pgvector_index={"common_term_docs": 25})
     async with running(app):
         await write(app, "t", items(clustered(30)))
         index = app.state.registry.services["memory"].index
@@ -149,17 +198,30 @@ async def test_keyword_search_drops_words_too_common_to_rank(memory_app: Any) ->
         assert len(await index.text_search("t", KIND, "colour", k=100)) == 30  # alone, it still counts
 
 
-async def test_other_processes_writes_and_restarts(memory_app: Any) -> None:
+async def test_other_processes_writes_are_found_at_once(memory_app: Any) -> None:
     settings = {"sqlite_index": {"exact_limit": 100, "ivf_lists": 4, "ivf_probes": 4}}
     vectors = clustered(300)
     first, second = memory_app(**settings), memory_app(**settings)
     async with running(first), running(second):
-        data_dir = first.state.registry.db.path.parent
         await write(first, "t", items(vectors[:200]))
         reader = second.state.registry.services["memory"].index
         assert (await reader.vector_search("t", KIND, vectors[10], k=1))[0].id == "item-10"
         await write(first, "t", items(vectors[200:], 200))
         assert (await reader.vector_search("t", KIND, vectors[250], k=1))[0].id == "item-250"
+        assert [h.id for h in await reader.text_search("t", KIND, "number 250", k=1)] == ["item-250"]
+
+
+async def test_in_memory_partitions_restart_from_snapshots(memory_app: Any, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("in-memory partitions and their snapshots are the embedded backend's")
+    settings = {"sqlite_index": {"exact_limit": 100, "ivf_lists": 4, "ivf_probes": 4}}
+    vectors = clustered(300)
+    first = memory_app(**settings)
+    async with running(first):
+        data_dir = first.state.registry.db.path.parent
+        await write(first, "t", items(vectors))
+        index = first.state.registry.services["memory"].index
+        assert (await index.vector_search("t", KIND, vectors[250], k=1))[0].id == "item-250"
     snapshots = list(data_dir.glob("*.index/*.faiss"))
     assert snapshots, "an IVF partition is saved at shutdown"
     again = memory_app(**settings)

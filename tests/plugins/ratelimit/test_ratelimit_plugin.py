@@ -12,11 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from mnemogate.core.contracts import RateLimitDecision
 from mnemogate.core.errors import StartupError
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import TEST_BASE_URL, build_app, running
-from mnemogate.plugins.ratelimit.service import Decision
 
 LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
@@ -317,15 +317,17 @@ class CountingStore:
         self.taken: dict[str, int] = {}
         self.peeks = 0
 
-    async def take(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+    async def take(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision:
         count = self.taken[key] = self.taken.get(key, 0) + 1
         allowed = count <= self.allow
-        return Decision(allowed, self.allow, max(0, self.allow - count), 42.0, 0.0 if allowed else 7.0)
+        return RateLimitDecision(
+            allowed, self.allow, max(0, self.allow - count), 42.0, 0.0 if allowed else 7.0
+        )
 
-    async def peek(self, key: str, capacity: int, refill_per_second: float) -> Decision:
+    async def peek(self, key: str, capacity: int, refill_per_second: float) -> RateLimitDecision:
         self.peeks += 1
         used = self.taken.get(key, 0)
-        return Decision(used < self.allow, self.allow, max(0, self.allow - used), 42.0, 0.0)
+        return RateLimitDecision(used < self.allow, self.allow, max(0, self.allow - used), 42.0, 0.0)
 
 
 class CountingStorePlugin:

@@ -1,0 +1,1 @@
+"""Context compaction for the gateway: strategies, per-session budgets, auto mode, history."""

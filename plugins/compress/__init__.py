@@ -1,0 +1,1 @@
+"""Compression of context: whitespace and JSON, repeated blocks, folded tool outputs."""

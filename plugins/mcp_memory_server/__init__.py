@@ -1,0 +1,1 @@
+"""Memory as an MCP server: the ``memory`` server's tools over streamable HTTP at ``/mcp``."""

@@ -1,0 +1,15 @@
+from typing import Any
+
+from mnemogate.core.hookspecs import hookimpl
+from mnemogate.core.registry import Registry
+from mnemogate.plugins.mcp_memory_server import routes, server
+
+
+@hookimpl
+def register_mcp_servers(register: Any, registry: Registry) -> None:
+    register(server.NAME, server.build)
+
+
+@hookimpl
+def register_routes(register: Any) -> None:
+    register(routes.router, tags=["mcp"], scope=routes.SCOPE)

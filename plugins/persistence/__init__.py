@@ -1,0 +1,1 @@
+"""Persistence: WAL checkpoints, online backups and restore, memory export/import (JSONL)."""

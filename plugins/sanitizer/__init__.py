@@ -1,0 +1,1 @@
+"""Secret masking for the gateway: detectors, the encrypted vault of originals, restoring answers."""
