@@ -74,6 +74,7 @@ async def test_stats_servers_and_advanced_stats(memory_routes_app: Any, create_k
         "context-compression",
         "fast-filesystem",
         "json-query",
+        "memory",
         "pruner",
         "sequential-thinking",
     }

@@ -14,7 +14,7 @@ from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.testing import running
 
 # The memory core registers embedders (MiniLM by default); without it none is registered.
-NO_EMBEDDERS = ["embedders", "memory", "episodic", "semantic", "procedural"]
+NO_EMBEDDERS = ["embedders", "memory", "episodic", "semantic", "procedural", "mem0_compat"]
 FILLER = " and some more words to make this message cost tokens" * 3
 
 
