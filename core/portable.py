@@ -34,6 +34,24 @@ async def ascending_batches(
         after = (getattr(last, first.key), getattr(last, second.key))
 
 
+def _nul_at(value: Any, where: str = "") -> str | None:
+    """Where in a JSON value a string (or an object's key) holds a NUL character, if anywhere."""
+    if isinstance(value, str):
+        return (where or "value") if "\x00" in value else None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            at = f"{where}.{name}" if where else str(name)
+            if "\x00" in str(name):
+                return at
+            if (found := _nul_at(item, at)) is not None:
+                return found
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            if (found := _nul_at(item, f"{where}.{number}" if where else str(number))) is not None:
+                return found
+    return None
+
+
 def validate_records(
     model: type[M],
     records: Sequence[tuple[int, dict[str, Any]]],
@@ -42,9 +60,14 @@ def validate_records(
     key: str = "id",
 ) -> dict[str, tuple[int, M]]:
     """Validate ``(position, record)`` pairs; a rejected record gets its reason in ``errors``.
-    Answers the valid ones by ``key`` (their id); when it repeats, the later record wins."""
+    Text holding a NUL character is refused on every database, since PostgreSQL cannot store it:
+    a record one store imports, every store imports. Answers the valid ones by ``key`` (their
+    id); when it repeats, the later record wins."""
     chosen: dict[str, tuple[int, M]] = {}
     for position, raw in records:
+        if (where := _nul_at(raw)) is not None:
+            errors[position] = f"{where}: text holds a NUL character (\\u0000), which PostgreSQL cannot store"
+            continue
         try:
             record = model.model_validate(raw)
         except ValidationError as exc:

@@ -84,3 +84,19 @@ def postgres_migrated_url(postgres_template: str) -> Iterator[str]:
         yield postgres_database_url(name)
     finally:
         asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend under test: a test asking for it runs once on SQLite and once on
+    PostgreSQL + pgvector."""
+    return request.param
+
+
+@pytest.fixture
+def backend_database(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The database URL of the test on ``backend`` (None: the SQLite file of the data directory)."""
+    return None if backend == "sqlite" else request.getfixturevalue("postgres_migrated_url")

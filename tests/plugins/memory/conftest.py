@@ -1,5 +1,6 @@
-"""Fixtures of the memory test suite. Every test runs once per storage backend: the embedded one
-(SQLite) and PostgreSQL + pgvector, each test on a database of its own."""
+"""Fixtures of the memory test suite. Every test runs once per storage backend (``backend``,
+``backend_database`` of tests/conftest.py): the embedded one (SQLite) and PostgreSQL + pgvector,
+each test on a database of its own."""
 
 from __future__ import annotations
 
@@ -14,19 +15,6 @@ from pydantic import SecretStr
 
 from mnemogate.core.settings import PluginsConfig, Settings
 from mnemogate.core.testing import build_app, running
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def backend_database(backend: str, request: pytest.FixtureRequest) -> str | None:
-    """The database URL of the test on ``backend`` (None: the SQLite file of the data directory)."""
-    return None if backend == "sqlite" else request.getfixturevalue("postgres_migrated_url")
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """Persistence over HTTP: status, checkpoints, backups and an atomic restore while serving, and the
-tenant's memories exported and imported as JSONL (idempotent, bad lines reported)."""
+tenant's memories exported and imported as JSONL (idempotent, bad lines reported; the round trip
+runs on SQLite and on PostgreSQL + pgvector)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +35,12 @@ def memory_app(mnemogate_settings: Settings) -> Callable[..., FastAPI]:
         return build_app(mnemogate_settings.model_copy(update=update), plugins=plugins)
 
     return make
+
+
+def on(backend_database: str | None) -> SecretStr | None:
+    """``memory_app``'s ``database_url`` for the backend under test (None: the data directory's
+    SQLite file)."""
+    return None if backend_database is None else SecretStr(backend_database)
 
 
 async def seed(client: httpx.AsyncClient, prefix: str = "") -> dict[str, Any]:
@@ -207,20 +215,43 @@ async def test_backup_and_atomic_restore_while_serving(
         assert recorder.calls == [2]  # called once, after the restored contents were committed
 
 
-async def test_export_then_import_elsewhere_is_idempotent(memory_app: Callable[..., FastAPI]) -> None:
-    async with running(memory_app()) as client:
+@pytest.fixture
+def import_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> SecretStr:
+    """A second, empty store on the backend under test, for an import to fill: a SQLite file
+    of its own, or a fresh PostgreSQL database (migrated by the app's start-up)."""
+    if backend == "sqlite":
+        return SecretStr(f"sqlite:///{tmp_path / 'target.db'}")
+    return SecretStr(request.getfixturevalue("postgres_url"))
+
+
+async def index_count(app: FastAPI) -> int:
+    """The default tenant's entries in the memory index (sqlite_index or pgvector_index)."""
+    return await app.state.registry.services["memory"].index.count("default")
+
+
+async def test_export_then_import_elsewhere_is_idempotent(
+    memory_app: Callable[..., FastAPI], backend: str, backend_database: str | None, import_target: SecretStr
+) -> None:
+    source = memory_app(database_url=on(backend_database))
+    async with running(source) as client:
         seeded = await seed(client)
         exported = await client.get(f"{P}/export")
         assert exported.status_code == 200
         assert exported.headers["content-type"].startswith("application/x-ndjson")
         source_counts = await counts(client)
+        source_indexed = await index_count(source)
+        assert source.state.registry.db.dialect == backend
     lines = [orjson.loads(line) for line in exported.content.splitlines()]
     assert lines[0]["record"] == "header" and lines[0]["format"] == "mnemogate.memories"
     kinds = [line["record"] for line in lines[1:]]
     assert kinds.count("episode") == 2 and kinds.count("entity") == 3  # Ana's two versions + Pixel
     assert kinds.count("relation") == 1 and kinds.count("skill") == 1 and kinds.count("execution") == 1
 
-    async with running(memory_app()) as other:
+    target = memory_app(database_url=import_target)
+    async with running(target) as other:
+        assert target.state.registry.db.dialect == backend
+        assert await counts(other) == {"episodes": 0, "entities": 0, "skills": 0, "relations": 0}
+        assert await index_count(target) == 0
         first = await other.post(f"{P}/import", content=exported.content)
         assert first.status_code == 200, first.text
         assert first.json()["imported"] == {
@@ -231,19 +262,42 @@ async def test_export_then_import_elsewhere_is_idempotent(memory_app: Callable[.
             "execution": 1,
         }
         assert first.json()["rejected"] == 0
+        assert await counts(other) == source_counts
+        assert await index_count(target) == source_indexed > 0
         again = await other.post(f"{P}/import", content=exported.content)
         assert again.status_code == 200 and again.json()["rejected"] == 0
         assert await counts(other) == source_counts
+        assert await index_count(target) == source_indexed  # upserted, not indexed twice
+
+        # Listed under their own ids.
+        listed = (await other.get("/api/v1/episodes")).json()["items"]
+        assert sorted(e["id"] for e in listed) == sorted(e["id"] for e in seeded["episodes"])
         ana = (await other.get(f"/api/v1/entities/{seeded['ana']['id']}")).json()
         assert ana["version"] == 2 and ana["description"] == "likes hiking"
         history = (await other.get(f"/api/v1/entities/{seeded['ana']['id']}/history")).json()["items"]
         assert len(history) == 2
         skill = (await other.get(f"/api/v1/skills/{seeded['skill']['id']}")).json()
         assert skill["stats"]["successes"] == 1
-        hits = (await other.post("/api/v1/episodes/recall", json={"query": "grey kitten"})).json()["items"]
-        assert [h["episode"]["id"] for h in hits][:1] == [seeded["episodes"][0]["id"]]
+
+        # Recallable through the index (pgvector_index on PostgreSQL): the kitten episode is the
+        # vector search's and the keyword search's best hit, and the blend's; each item once.
+        kitten = seeded["episodes"][0]["id"]
+        for mode in ("vector", "keyword", "hybrid"):
+            recall = {"query": "grey kitten", "mode": mode, "explain": True}
+            hits = (await other.post("/api/v1/episodes/recall", json=recall)).json()["items"]
+            ids = [h["episode"]["id"] for h in hits]
+            assert kitten in ids and len(ids) == len(set(ids)), mode
+            explained = next(h["explain"] for h in hits if h["episode"]["id"] == kitten)
+            for search in ("vector", "keyword"):
+                if mode in (search, "hybrid"):
+                    assert explained[f"{search}_rank"] == 1 and explained[search] > 0, (mode, explained)
+            if mode == "hybrid":
+                assert ids[0] == kitten
         found = (await other.post("/api/v1/entities/search", json={"query": "hiking"})).json()["items"]
         assert found[0]["entity"]["id"] == seeded["ana"]["id"]
+        matched = (await other.post("/api/v1/skills/match", json={"task": "deploy"})).json()["items"]
+        assert [m["skill"]["id"] for m in matched] == [seeded["skill"]["id"]]
+
         # Streamed in small chunks (a line split across chunks), same result.
         chunks = [exported.content[i : i + 7] for i in range(0, len(exported.content), 7)]
 
@@ -254,9 +308,12 @@ async def test_export_then_import_elsewhere_is_idempotent(memory_app: Callable[.
         chunked = await other.post(f"{P}/import", content=body())
         assert chunked.status_code == 200 and chunked.json()["rejected"] == 0
         assert await counts(other) == source_counts
+        assert await index_count(target) == source_indexed
 
 
-async def test_import_reports_bad_lines_and_writes_the_good_ones(memory_app: Callable[..., FastAPI]) -> None:
+async def test_import_reports_bad_lines_and_writes_the_good_ones(
+    memory_app: Callable[..., FastAPI], backend_database: str | None
+) -> None:
     good = {
         "record": "episode",
         "id": "01a20000-0000-7000-8000-000000000001",
@@ -285,16 +342,22 @@ async def test_import_reports_bad_lines_and_writes_the_good_ones(memory_app: Cal
         ),
         b"",
         orjson.dumps({**good, "id": "01a20000-0000-7000-8000-000000000006", "occurred_at": "yesterday"}),
+        # Text PostgreSQL cannot store is refused by line on every database, in a batch whose
+        # other records are written.
+        orjson.dumps({**good, "id": "01a20000-0000-7000-8000-000000000009", "content": "nul\x00byte"}),
+        orjson.dumps({**good, "id": "01a20000-0000-7000-8000-00000000000a", "metadata": {"note": ["\x00"]}}),
     ]
-    async with running(memory_app()) as client:
+    async with running(memory_app(database_url=on(backend_database))) as client:
         answer = await client.post(f"{P}/import", content=b"\n".join(lines))
         assert answer.status_code == 200, answer.text
         result = answer.json()
-        assert result["imported"] == {"episode": 1} and result["rejected"] == 5
+        assert result["imported"] == {"episode": 1} and result["rejected"] == 7
         errors = {e["line"]: e["message"] for e in result["errors"]}
-        assert sorted(errors) == [2, 3, 4, 5, 7]
+        assert sorted(errors) == [2, 3, 4, 5, 7, 8, 9]
         assert "importance" in errors[3] and "unknown" in errors[4] and "no entity" in errors[5]
         assert "occurred_at" in errors[7]
+        assert errors[8].startswith("content: text holds a NUL character")
+        assert errors[9].startswith("metadata.note.0: text holds a NUL character")
         assert [e["id"] for e in (await client.get("/api/v1/episodes")).json()["items"]] == [good["id"]]
 
         nothing = await client.post(f"{P}/import", content=b"\n".join(lines[1:5]))
@@ -316,7 +379,9 @@ async def test_import_reports_bad_lines_and_writes_the_good_ones(memory_app: Cal
         for start in range(0, len(body), 100):
             yield body[start : start + 100]
 
-    async with running(memory_app(persistence={"max_import_line_bytes": 1024})) as client:
+    async with running(
+        memory_app(database_url=on(backend_database), persistence={"max_import_line_bytes": 1024})
+    ) as client:
         for content in (body, in_chunks()):
             answer = await client.post(f"{P}/import", content=content)
             assert answer.status_code == 200, answer.text
@@ -325,9 +390,9 @@ async def test_import_reports_bad_lines_and_writes_the_good_ones(memory_app: Cal
 
 
 async def test_tenants_export_only_their_own_and_cannot_take_foreign_ids(
-    memory_app: Callable[..., FastAPI], create_key: Any
+    memory_app: Callable[..., FastAPI], create_key: Any, backend_database: str | None
 ) -> None:
-    app = memory_app()
+    app = memory_app(database_url=on(backend_database))
     async with running(app) as client:
         acme = {"Authorization": f"Bearer {await create_key(app, tenant='acme')}"}
         other = {"Authorization": f"Bearer {await create_key(app, tenant='other')}"}
