@@ -133,6 +133,23 @@ def base_level_activation(
     return math.log(total)
 
 
+# Built once: recall reads activations on every call, and building the statement (clause
+# coercion of every id) cost more than running it; the compiled form is cached by SQLAlchemy.
+_ACTIVATIONS = select(
+    Activation.item_id,
+    Activation.occurred_at,
+    Activation.importance,
+    Activation.access_count,
+    Activation.last_accessed_at,
+    Activation.created_at,
+    Activation.archived_at,
+).where(
+    Activation.tenant == bindparam("tenant"),
+    Activation.kind == bindparam("kind"),
+    Activation.item_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 class NoIndex:
     """Stands in for the index when no installed plugin indexes this kind of database: the
     server runs, and every memory operation answers 503 saying why."""
@@ -286,19 +303,11 @@ class MemoryEngine:
         """Importance and access history of items, accesses not yet flushed included."""
         if not ids:
             return {}
-        columns = (
-            Activation.item_id,
-            Activation.occurred_at,
-            Activation.importance,
-            Activation.access_count,
-            Activation.last_accessed_at,
-            Activation.created_at,
-            Activation.archived_at,
+        values = {"tenant": tenant, "kind": kind, "ids": list(ids)}
+        # Through the session's connection: a Core statement needs none of the ORM's execution.
+        rows = await self.registry.db.run_read(
+            lambda session: session.connection().execute(_ACTIVATIONS, values).all()
         )
-        statement = select(*columns).where(
-            Activation.tenant == tenant, Activation.kind == kind, Activation.item_id.in_(list(ids))
-        )
-        rows = await self.registry.db.run_read(lambda session: session.execute(statement).all())
         states = {}
         for item_id, occurred_at, importance, count, last, created, archived in rows:
             pending = self._accesses.get((tenant, kind, item_id))

@@ -575,10 +575,17 @@ class SqliteMemoryIndex:
         statement = (_ROWS if approximate else _IDS).format(marks(len(rowids)))
         rows = fetch(connection, statement, rowids.tolist())
         if approximate:
-            # Re-score the IVF candidates exactly with their float32 vectors.
-            exact = {r[0]: (r[1], float(np.frombuffer(r[2], dtype=np.float32) @ query)) for r in rows if r[2]}
-            ranked = sorted(exact.values(), key=lambda pair: -pair[1])[:k]
-            return seq, [Hit(id=i, score=s, parts={"vector": s}) for i, s in ranked]
+            # Re-score the IVF candidates exactly with their float32 vectors, in one product.
+            rows = [r for r in rows if r[2]]
+            if not rows:
+                return seq, []
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            exact = vectors @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            return seq, [
+                Hit(id=rows[i][1], score=float(exact[i]), parts={"vector": float(exact[i])})
+                for i in best.tolist()
+            ]
         ids = {r[0]: r[1] for r in rows}
         return seq, [
             Hit(id=ids[r], score=float(s), parts={"vector": float(s)})
