@@ -17,6 +17,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Scope, Send
@@ -323,6 +324,19 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return error_response(422, f"invalid request: {summary}", request.scope, details=details)
 
 
+# SQLSTATEs of text a database cannot store (PostgreSQL refuses NUL characters in text and in
+# JSON): the input is at fault, not the server, and the write's transaction was rolled back.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+        message = "the request holds text this database cannot store (a NUL character, \\u0000)"
+        return error_response(400, message, request.scope, code="unstorable_text")
+    raise exc
+
+
 class UnexpectedErrorMiddleware:
     """Innermost middleware: an exception no handler claimed becomes a 500 envelope and one
     scrubbed log line, instead of a stack trace in the server log. It is not re-raised, so the
@@ -361,4 +375,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
     app.add_exception_handler(HTTPException, _handle_http_exception)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(WebSocketRequestValidationError, _handle_validation_error)

@@ -167,6 +167,30 @@ async def test_bad_input_is_refused_whole(memory_client: Any) -> None:
         assert meta.status_code == 422
 
 
+async def test_text_the_database_cannot_store_is_a_400_and_writes_nothing(
+    memory_client: Any, backend: str
+) -> None:
+    """PostgreSQL stores no NUL character in text or JSON: a clear 400, nothing half-written.
+    SQLite stores it, and gives it back unchanged."""
+    async with memory_client() as client:
+        batch = {"episodes": [{"content": "fine"}, {"content": "a\u0000b"}]}
+        episode = await client.post("/api/v1/episodes", json=batch)
+        in_metadata = await client.post(
+            "/api/v1/episodes", json={"content": "x", "metadata": {"k": "\u0000"}}
+        )
+        entity = await client.post("/api/v1/entities", json={"name": "n\u0000"})
+        listed = (await client.get("/api/v1/episodes")).json()["items"]
+    if backend == "postgresql":
+        for refused in (episode, in_metadata, entity):
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"]["code"] == "unstorable_text"
+        assert listed == []
+    else:
+        assert [e["content"] for e in episode.json()["items"]] == ["fine", "a\u0000b"]
+        assert in_metadata.status_code == entity.status_code == 201
+        assert len(listed) == 3
+
+
 async def test_writes_and_recalls_are_announced_on_ws_memory(memory_app: Any) -> None:
     async with (
         served(memory_app()) as base,
