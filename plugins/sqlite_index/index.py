@@ -82,10 +82,7 @@ _CHANGES = """SELECT i.rowid, i.seq, i.deleted, i.user_id, i.agent_id, i.session
     FROM memidx_items i LEFT JOIN memidx_vectors v ON v.rowid = i.rowid
     WHERE i.tenant = ? AND i.kind = ? AND i.seq <= ? AND (i.seq > ? OR (i.seq = ? AND i.rowid > ?))
     ORDER BY i.seq, i.rowid LIMIT ?"""
-_ROWS = (
-    "SELECT i.rowid, i.id, v.vector FROM memidx_items i JOIN memidx_vectors v ON v.rowid = i.rowid "
-    "WHERE i.rowid IN ({})"
-)
+_VECTORS = "SELECT rowid, vector FROM memidx_vectors WHERE rowid IN ({})"
 _IDS = "SELECT rowid, id FROM memidx_items WHERE rowid IN ({})"
 # Keyword search without filters: the best matches of the whole full-text index first (FTS5's
 # own rank, which is bm25), then their items; see ``text_search``.
@@ -572,21 +569,19 @@ class SqliteMemoryIndex:
             rowids, scores = partition.search(query, wanted, mask)
         if len(rowids) == 0:
             return seq, []
-        statement = (_ROWS if approximate else _IDS).format(marks(len(rowids)))
-        rows = fetch(connection, statement, rowids.tolist())
         if approximate:
-            # Re-score the IVF candidates exactly with their float32 vectors, in one product.
-            rows = [r for r in rows if r[2]]
-            if not rows:
+            # Re-score the IVF candidates exactly with their float32 vectors, in one product;
+            # only the best ``k`` need their ids looked up.
+            found = [
+                r for r in fetch(connection, _VECTORS.format(marks(len(rowids))), rowids.tolist()) if r[1]
+            ]
+            if not found:
                 return seq, []
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            vectors = np.frombuffer(b"".join(r[1] for r in found), dtype=np.float32).reshape(len(found), -1)
             exact = vectors @ query
             best = np.argsort(-exact, kind="stable")[:k]
-            return seq, [
-                Hit(id=rows[i][1], score=float(exact[i]), parts={"vector": float(exact[i])})
-                for i in best.tolist()
-            ]
-        ids = {r[0]: r[1] for r in rows}
+            rowids, scores = np.array([found[i][0] for i in best.tolist()], dtype=np.int64), exact[best]
+        ids = dict(fetch(connection, _IDS.format(marks(len(rowids))), rowids.tolist()))
         return seq, [
             Hit(id=ids[r], score=float(s), parts={"vector": float(s)})
             for r, s in zip(rowids.tolist(), scores.tolist(), strict=True)
