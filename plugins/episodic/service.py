@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, union_all
+from sqlalchemy import bindparam, delete, insert, select, union_all
 
 from mnemogate.core.contracts import IndexFilters, IndexItem, utcnow
 from mnemogate.core.db import new_id
@@ -38,6 +38,9 @@ DEFAULT_IMPORTANCE = 0.5
 FEEDBACK_STEP = 0.1
 SESSIONS_PER_QUERY = 200  # SQLite allows 500 terms in a compound SELECT
 FIELDS = ("session_id", "user_id", "agent_id", "actor", "role", "outcome")
+# The rows of recalled episodes, by primary key only (a tenant condition would steer SQLite to the
+# tenant index; the tenant is checked on the rows). Built once: recall is a hot path.
+_RECALLED = select(EpisodeRow).where(EpisodeRow.id.in_(bindparam("ids", expanding=True)))
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -391,11 +394,9 @@ class EpisodeService:
         )
         if not hits:
             return []
-        # By primary key only (a tenant condition would steer SQLite to the tenant index); the
-        # tenant is checked on the rows.
-        statement = select(EpisodeRow).where(EpisodeRow.id.in_([h.id for h in hits]))
+        ids = {"ids": [h.id for h in hits]}
         rows = await self.registry.db.run_read(
-            lambda session: {r.id: _as_dict(r) for r in session.scalars(statement) if r.tenant == tenant}
+            lambda session: {r.id: _as_dict(r) for r in session.scalars(_RECALLED, ids) if r.tenant == tenant}
         )
         results = [
             Recalled(
