@@ -65,6 +65,7 @@ class CachedEmbedder:
         self.batch = batch
         self.cache_size = cache_size
         self.cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.pending: dict[bytes, asyncio.Future[np.ndarray]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -95,13 +96,32 @@ class CachedEmbedder:
                 out[position] = cached
         self.hits += len(texts) - sum(len(p) for p in missing.values())
         self.misses += sum(len(p) for p in missing.values())
-        todo = list(missing)
-        for start in range(0, len(todo), self.batch):
-            chunk = todo[start : start + self.batch]
-            vectors = await self.embedder.embed([texts[missing[key][0]] for key in chunk])
-            for key, vector in zip(chunk, np.asarray(vectors, dtype=np.float32), strict=True):
-                out[missing[key]] = vector
-                self._remember(key, vector)
+        # A text another caller is embedding right now is awaited, not embedded twice (the
+        # memory bridge recalls every memory type for one query at the same time).
+        awaited = {key: self.pending[key] for key in missing if key in self.pending}
+        todo = [key for key in missing if key not in awaited]
+        loop = asyncio.get_running_loop()
+        mine = {key: loop.create_future() for key in todo}
+        self.pending.update(mine)
+        try:
+            for start in range(0, len(todo), self.batch):
+                chunk = todo[start : start + self.batch]
+                vectors = await self.embedder.embed([texts[missing[key][0]] for key in chunk])
+                for key, vector in zip(chunk, np.asarray(vectors, dtype=np.float32), strict=True):
+                    out[missing[key]] = vector
+                    self._remember(key, vector)
+                    mine[key].set_result(vector)
+        except BaseException as exc:
+            for future in mine.values():
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: nobody else may be waiting for it
+            raise
+        finally:
+            for key in todo:
+                self.pending.pop(key, None)
+        for key, future in awaited.items():
+            out[missing[key]] = await asyncio.shield(future)
         return out
 
     def _remember(self, key: bytes, vector: np.ndarray) -> None:
@@ -416,10 +436,16 @@ class MemoryEngine:
         """The ``k`` best items for ``query``; each hit's ``parts`` explain its score, its
         ``activation`` is the item's access history (this recall included)."""
         wanted = max(self.settings.candidates, 4 * k)
+
+        async def by_vector() -> list[Hit]:
+            vector = (await self.embedder.embed([query]))[0]
+            return await self.index.vector_search(tenant, kind, vector, k=wanted, filters=filters)
+
+        # The keyword search runs while the query is embedded (the model and SQLite both
+        # release the GIL).
         searches = []
         if mode in ("hybrid", "vector"):
-            vector = (await self.embedder.embed([query]))[0]
-            searches.append(self.index.vector_search(tenant, kind, vector, k=wanted, filters=filters))
+            searches.append(by_vector())
         if mode in ("hybrid", "keyword"):
             searches.append(self.index.text_search(tenant, kind, query, k=wanted, filters=filters))
         rankings = await asyncio.gather(*searches)

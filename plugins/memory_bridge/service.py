@@ -227,9 +227,8 @@ class MemoryBridge:
             service = self.registry.memory_types[kind]
             return _candidates(kind, await service.recall(tenant, query, k=k, filters=filters), session_id)
 
-        # Embedded once here: the recalls below then find the query in the engine's cache
-        # instead of each running the model on it at the same time.
-        await self.registry.services["memory"].embedder.embed([query])
+        # All at once: the query is embedded once (the engine's embedder shares a text being
+        # embedded), and each type's keyword search runs meanwhile.
         found = await asyncio.gather(*(one(kind) for kind in kinds))
         ranked = [c for group in found for c in group if c.score >= self.settings.inject_min_score]
         ranked.sort(key=lambda c: -c.score)

@@ -3,6 +3,7 @@ embedder talks to a real HTTP server, the hashing one is deterministic; batching
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -99,20 +100,22 @@ async def test_remote_embedder_serves_recall_in_an_app(memory_client: Any) -> No
 class CountingEmbedder(HashingEmbedder):
     """A third-party embedder that records the size of every call it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         super().__init__(16)
         self.calls: list[int] = []
+        self.delay = delay
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         self.calls.append(len(texts))
+        await asyncio.sleep(self.delay)
         return await super().embed(texts)
 
 
 class CountingPlugin:
     plugin_name = "counting"
 
-    def __init__(self) -> None:
-        self.embedder = CountingEmbedder()
+    def __init__(self, delay: float = 0.0) -> None:
+        self.embedder = CountingEmbedder(delay)
 
     @hookimpl
     def register_embedders(self, register: Any) -> None:
@@ -133,3 +136,21 @@ async def test_engine_batches_and_caches(memory_app: Any) -> None:
         assert plugin.embedder.calls == [2, 2]  # both queries were cached
         await client.post("/api/v1/episodes/recall", json={"query": "a"})
         assert plugin.embedder.calls == [2, 2, 1]  # "a" was evicted (the cache holds 3)
+
+
+async def test_a_text_embedded_for_concurrent_recalls_runs_the_model_once(memory_app: Any) -> None:
+    plugin = CountingPlugin(delay=0.05)  # a model slow enough for the recalls to overlap
+    app = memory_app(extra_plugins=[plugin], memory={"embedder": "counting"})
+    async with running(app) as client:
+        await client.post("/api/v1/episodes", json={"content": "a trip to Lisbon"})
+        await client.post("/api/v1/entities", json={"name": "Lisbon"})
+        await client.post("/api/v1/skills", json={"name": "plan a trip"})
+        plugin.embedder.calls.clear()
+        recalls = await asyncio.gather(
+            client.post("/api/v1/episodes/recall", json={"query": "Lisbon trip"}),
+            client.post("/api/v1/entities/search", json={"query": "Lisbon trip"}),
+            client.post("/api/v1/skills/match", json={"task": "Lisbon trip"}),
+        )
+        assert [r.status_code for r in recalls] == [200, 200, 200]
+        assert all(r.json()["items"] for r in recalls)
+        assert plugin.embedder.calls == [1]
