@@ -639,12 +639,7 @@ class VizService:
         elif event.memory_type == "semantic" and "weights" in extra:
             data["weights"] = extra["weights"]
         elif event.action in ("created", "updated"):
-            memory_type = self.registry.memory_types[event.memory_type]
-            for item_id in event.ids[:EVENT_NODES]:
-                try:
-                    item = _item(event.memory_type, await memory_type.get(event.tenant, item_id))
-                except AppError:
-                    continue  # deleted meanwhile
+            for item in await self._described(event.memory_type, event.tenant, event.ids[:EVENT_NODES]):
                 data["nodes"].append(
                     {
                         "id": item.id,
@@ -658,6 +653,22 @@ class VizService:
                     }
                 )
         return data
+
+    async def _described(self, kind: str, tenant: str, ids: Sequence[str]) -> list[Item]:
+        """The items of ``ids`` still stored. In one read where the memory type offers
+        ``get_many`` (episodes come in batches: a read per item would cost the batch write
+        about as much as its own work), else item by item."""
+        memory_type = self.registry.memory_types[kind]
+        get_many = getattr(memory_type, "get_many", None)
+        if get_many is not None:
+            return [_item(kind, value) for value in await get_many(tenant, ids)]
+        items = []
+        for item_id in ids:
+            try:
+                items.append(_item(kind, await memory_type.get(tenant, item_id)))
+            except AppError:
+                continue  # deleted meanwhile
+        return items
 
 
 def _session_edges(items: Sequence[Item]) -> list[Edge]:

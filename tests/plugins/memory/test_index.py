@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from mnemogate.core.contracts import IndexFilters, IndexItem
 from mnemogate.core.testing import running
@@ -153,6 +154,31 @@ async def test_deletes_and_updates_reach_both_searches(memory_app: Any) -> None:
         assert (await index.vector_search("t", KIND, -vectors[6], k=1))[0].id == "item-6"
         assert [h.id for h in await index.text_search("t", KIND, "renamed", k=5)] == ["item-6"]
         assert await index.count("t", KIND) == 199
+
+
+async def test_a_large_write_with_repeated_ids_keeps_the_last_text(memory_app: Any, backend: str) -> None:
+    """A write of more rows than one statement takes, an id given twice in it (within and across
+    statements) and rewritten later: the last text of each id is what keyword search finds."""
+    app = memory_app()
+    batch = items(clustered(1200))
+    repeated = [
+        IndexItem(id=item.id, vector=item.vector, text="replaced entirely", attrs=item.attrs)
+        for item in (batch[3], batch[900])
+    ]
+    async with running(app):
+        registry = app.state.registry
+        index = registry.services["memory"].index
+        await write(app, "t", [*batch[:10], repeated[0], *batch[10:], repeated[1]])
+        assert await index.count("t", KIND) == 1200
+        assert {h.id for h in await index.text_search("t", KIND, "replaced", k=10)} == {"item-3", "item-900"}
+        assert await index.text_search("t", KIND, "number 3", k=1200) != []
+        assert "item-3" not in {h.id for h in await index.text_search("t", KIND, "3", k=1200)}
+        await write(app, "t", [IndexItem(id="item-3", vector=batch[3].vector, text="again anew", attrs={})])
+        assert [h.id for h in await index.text_search("t", KIND, "anew", k=5)] == ["item-3"]
+        assert [h.id for h in await index.text_search("t", KIND, "replaced", k=5)] == ["item-900"]
+        if backend == "sqlite":
+            async with registry.db.write() as session:
+                await session.execute(text("INSERT INTO memidx_fts(memidx_fts) VALUES ('integrity-check')"))
 
 
 async def test_keyword_search_ranks_and_filters(memory_app: Any) -> None:
