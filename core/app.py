@@ -35,7 +35,7 @@ from mnemogate.core.errors import (
     install_error_handlers,
 )
 from mnemogate.core.logs import configure_logging, flush_logs
-from mnemogate.core.plugins import PluginHost
+from mnemogate.core.plugins import PluginHost, collector_paused
 from mnemogate.core.registry import Registry
 from mnemogate.core.routing import Candidate, DirectRoutes, direct_table, takes_only_the_request
 from mnemogate.core.settings import Settings, load_settings
@@ -59,6 +59,7 @@ _NO_NATIVE_TELEMETRY: dict[str, Any] = (
 CORE = "core"
 
 
+@collector_paused()
 def create_app(
     settings: Settings | None = None,
     *,
@@ -245,32 +246,33 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     host = registry.host
     started: list[str] = []
     stage = "opening the database"
-    try:
-        registry.db = Database(registry.settings.resolved_database_url)
-        if registry.settings.auto_migrate:
-            stage = "migrating the database"
-            await Migrator(registry.db, registry.migrations).upgrade()
-        stage = "collecting plugin resources"
-        await registry.collect_resources()
-        stage = "starting the event bus"
-        await registry.events.bus.start()
-        for impl in host.impls_in_registration_order("startup"):
-            stage = f"starting plugin {impl.plugin_name!r}"
-            result = impl.function(**{a: app for a in impl.argnames})
-            if inspect.isawaitable(result):
-                await result
-            started.append(impl.plugin_name)
-        stage = "checking who can reach the API"
-        await _check_exposure(app, registry)
-    except BaseException as exc:
-        registry.startup_error = (
-            str(exc)
-            if isinstance(exc, StartupError)
-            else f"start-up failed {stage}: {describe_exception(exc)}"
-        )
-        log.error(registry.startup_error)
-        await _stop(app, registry, started)
-        raise
+    with collector_paused():
+        try:
+            registry.db = Database(registry.settings.resolved_database_url)
+            if registry.settings.auto_migrate:
+                stage = "migrating the database"
+                await Migrator(registry.db, registry.migrations).upgrade()
+            stage = "collecting plugin resources"
+            await registry.collect_resources()
+            stage = "starting the event bus"
+            await registry.events.bus.start()
+            for impl in host.impls_in_registration_order("startup"):
+                stage = f"starting plugin {impl.plugin_name!r}"
+                result = impl.function(**{a: app for a in impl.argnames})
+                if inspect.isawaitable(result):
+                    await result
+                started.append(impl.plugin_name)
+            stage = "checking who can reach the API"
+            await _check_exposure(app, registry)
+        except BaseException as exc:
+            registry.startup_error = (
+                str(exc)
+                if isinstance(exc, StartupError)
+                else f"start-up failed {stage}: {describe_exception(exc)}"
+            )
+            log.error(registry.startup_error)
+            await _stop(app, registry, started)
+            raise
     log.info(
         "mnemogate %s ready: %d plugins, %d routes, database %s",
         __version__,

@@ -6,6 +6,7 @@ that registered resources implement. Plugins depend on these, never on each othe
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -467,6 +468,22 @@ class ExternalMcpServer:
     @property
     def transport(self) -> Literal["stdio", "streamable-http"]:
         return "stdio" if self.command is not None else "streamable-http"
+
+
+@dataclass(frozen=True, slots=True)
+class McpServerModule:
+    """An in-process MCP server for ``register_mcp_servers``, built by ``build(registry)`` of
+    ``module``, which is imported only when the MCP gateway builds its servers: modules using the
+    ``mcp`` SDK take most of a second to import, and the gateway builds its servers in the
+    background once the app is up (importing the module in a worker thread)."""
+
+    module: str
+
+    def load(self) -> Callable[[Registry], Any]:
+        return importlib.import_module(self.module).build  # type: ignore[no-any-return]
+
+    def __call__(self, registry: Registry) -> Any:
+        return self.load()(registry)
 
 
 MCP_CALLER_STATE = "mcp_caller"

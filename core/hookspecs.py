@@ -179,7 +179,9 @@ def register_mcp_servers(register: Callable[..., None], registry: Registry) -> N
 
     Call ``register(name, server)`` where ``server`` is an in-process MCP server (the ``mcp``
     SDK's ``MCPServer`` or low-level ``Server``), a factory ``server(registry)`` returning one
-    (called when the gateway starts; build ``MCPServer`` objects there), or an
+    (called when the gateway builds its servers, in the background after start-up; build
+    ``MCPServer`` objects there), an ``McpServerModule`` naming a module whose ``build(registry)``
+    is that factory (imported only then, keeping the SDK import out of start-up), or an
     ``ExternalMcpServer`` describing a stdio command or a streamable-HTTP URL. The MCP gateway
     routes ``/api/mcp-gateway/{name}/rpc`` to it. ``registry`` gives the plugin its settings,
     since external servers are usually configured ones.

@@ -8,10 +8,12 @@ comma-separated list loads only those.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -90,6 +92,20 @@ def builtin_name(module_path: str) -> str:
     return module_path.rsplit(".", 1)[-1]
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Start-up (importing plugins, building the app, starting it) makes hundreds of thousands
+    of objects that live as long as the app, and little garbage: the cyclic collector would walk
+    them hundreds of times, a sixth of the start-up time. Usable as a decorator too."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class PluginHost:
     """A pluggy manager plus what the host knows about each plugin (enabled or not)."""
 
@@ -99,6 +115,7 @@ class PluginHost:
         self.infos: dict[str, PluginInfo] = {}
 
     @classmethod
+    @collector_paused()
     def build(
         cls,
         *,

@@ -1,8 +1,8 @@
 from typing import Any
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_context_compression import server
 from mnemogate.plugins.mcp_context_compression.settings import ContextCompressionSettings
 
 
@@ -13,4 +13,4 @@ def register_settings(register: Any) -> None:
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register("context-compression", server.build)
+    register("context-compression", McpServerModule("mnemogate.plugins.mcp_context_compression.server"))

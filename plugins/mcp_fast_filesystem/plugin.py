@@ -2,10 +2,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.errors import StartupError
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_fast_filesystem import server
 from mnemogate.plugins.mcp_fast_filesystem.service import SERVICE, FileToolError, Sandbox
 from mnemogate.plugins.mcp_fast_filesystem.settings import FastFilesystemSettings
 
@@ -19,7 +19,7 @@ def register_settings(register: Any) -> None:
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register("fast-filesystem", server.build)
+    register("fast-filesystem", McpServerModule("mnemogate.plugins.mcp_fast_filesystem.server"))
 
 
 @hookimpl

@@ -40,7 +40,7 @@ class ServerOut(BaseModel):
     name: str
     plugin: str = Field(description="the plugin that registered the server")
     transport: Literal["in-process", "stdio", "streamable-http"]
-    status: Literal["starting", "ready", "connecting", "reconnecting", "stopped"]
+    status: Literal["starting", "ready", "connecting", "reconnecting", "stopped", "failed"]
     tools: list[str] = Field(description="tool names, as the server last listed them")
     endpoint: str | None = Field(description="direct streamable-HTTP endpoint (in-process servers)")
     restarts: int = Field(description="reconnections after a failure (external servers)")

@@ -25,7 +25,6 @@ from mnemogate.core.pagination import Page
 from mnemogate.core.registry import registry_of
 from mnemogate.plugins.mcp_gateway.models import CallOut, ServerOut
 from mnemogate.plugins.mcp_gateway.service import DIRECT_PREFIX, SERVICE, CallFilters, McpGateway
-from mnemogate.plugins.mcp_gateway.upstream import InProcessServer
 
 _ID = {"type": ["string", "number", "null"]}
 _REQUEST = {
@@ -91,7 +90,7 @@ ServerName = Annotated[str, Path(min_length=1, max_length=64, description="a nam
 )
 async def rpc(server_name: ServerName, request: Request, registry: RegistryDep) -> Response:
     gateway: McpGateway = registry.services[SERVICE]
-    upstream = gateway.server(server_name)
+    upstream = await gateway.server(server_name)
     caller = gateway.identify(request)
     reply = await gateway.rpc(upstream, await request.body(), request)
     headers = {"X-Session-ID": caller.session_id} if caller.session_id else None
@@ -107,7 +106,7 @@ async def servers(
     registry: RegistryDep, limit: PageLimit = 100, cursor: PageCursor = None
 ) -> Page[ServerOut]:
     gateway: McpGateway = registry.services[SERVICE]
-    return gateway.listing(limit, cursor)
+    return await gateway.listing(limit, cursor)
 
 
 @read_router.get("/calls", summary="The tool-call log, newest first")
@@ -141,8 +140,8 @@ class DirectEndpoints:
             gateway: McpGateway | None = registry_of(scope).services.get(SERVICE)
             if gateway is None:
                 raise Unavailable("the MCP gateway is not running")
-            upstream = gateway.server(name)
-            if not isinstance(upstream, InProcessServer):
+            upstream = await gateway.server(name)
+            if upstream.transport != "in-process":
                 raise NotFound(
                     f"{name!r} is an external server: use its own endpoint", code="mcp_server_not_found"
                 )
@@ -150,7 +149,7 @@ class DirectEndpoints:
         except AppError as exc:
             await send_error(scope, send, exc.status, exc.message, headers=exc.headers, code=exc.code)
             return
-        await upstream.handle_http(scope, receive, send)
+        await upstream.handle_http(scope, receive, send)  # type: ignore[attr-defined]
 
 
 direct_router.mount(DIRECT_PREFIX, DirectEndpoints(), name="mcp-servers")

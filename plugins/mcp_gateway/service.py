@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import select
@@ -26,22 +27,19 @@ from mnemogate.core.contracts import (
     ChatContext,
     ExternalMcpServer,
     McpCaller,
+    McpServerModule,
     McpToolCall,
 )
 from mnemogate.core.dependencies import get_principal
-from mnemogate.core.errors import NotFound, StartupError, describe_exception, scrub
+from mnemogate.core.errors import NotFound, StartupError, Unavailable, describe_exception, scrub
 from mnemogate.core.pagination import Page, newest_first, page_of_rows, page_of_sequence
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.mcp_gateway import rpc
 from mnemogate.plugins.mcp_gateway.models import CallOut, CallRow, ServerOut
 from mnemogate.plugins.mcp_gateway.settings import McpGatewaySettings
-from mnemogate.plugins.mcp_gateway.upstream import (
-    ExternalServer,
-    InProcessServer,
-    Limits,
-    Upstream,
-    sdk_leaves_logging_alone,
-)
+
+if TYPE_CHECKING:
+    from mnemogate.plugins.mcp_gateway.upstream import Upstream
 
 log = logging.getLogger("mnemogate.mcp_gateway")
 
@@ -55,6 +53,10 @@ SESSION_HEADER_LIMIT = 200
 ERROR_LENGTH = 500
 MAX_PENDING = 100_000
 UNKNOWN_TOOL = "<unknown>"
+# The servers and the mcp SDK they use: imported by the gateway's own task, off the readiness path.
+UPSTREAM_MODULE = "mnemogate.plugins.mcp_gateway.upstream"
+RETRY_SOON = {"Retry-After": "1"}
+EXPECTED_SERVER = "expected an mcp MCPServer or Server, a factory returning one, or an ExternalMcpServer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,60 +220,82 @@ class McpGateway:
         self.settings = settings
         self.log = CallLog(registry, settings)
         self.servers: dict[str, Upstream] = {}
+        self._owners: dict[str, str] = {}
+        self._started = asyncio.Event()
+        self._failure: str | None = None
         self._stopping = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every registered server. Their SDK contexts (task groups, cancel scopes) are
-        entered and left by one task of the gateway's own, since a host may run start-up and
-        shutdown in different tasks (test fixtures do)."""
-        self.log.start()
-        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._keeper = asyncio.get_running_loop().create_task(self._keep(ready), name="mcp-gateway")
-        try:
-            await ready
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _keep(self, ready: asyncio.Future[None]) -> None:
-        owners = {
+        """Check every registration, then build and start the servers in the gateway's own task.
+        Importing the mcp SDK and starting the servers takes a second or more, which the app's
+        readiness does not wait for: a call that comes meanwhile waits (see ``server``). The SDK
+        contexts (task groups, cancel scopes) are entered and left by that one task, since a
+        host may run start-up and shutdown in different tasks (test fixtures do)."""
+        self._owners = {
             name: plugin for (kind, name), plugin in self.registry.owners.items() if kind == "mcp_servers"
         }
+        for name, value in self.registry.mcp_servers.items():
+            if not (isinstance(value, ExternalMcpServer) or _is_sdk_server(value) or callable(value)):
+                raise StartupError(
+                    f"plugin {self._plugin(name)!r} registered MCP server {name!r} as a "
+                    f"{type(value).__name__}: {EXPECTED_SERVER}"
+                )
+        self.log.start()
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="mcp-gateway")
+
+    async def _keep(self) -> None:
         try:
-            # Every registration is checked (and factories called) before any server starts.
+            # In a worker thread, so that the event loop keeps answering while the SDK imports.
+            upstream = await asyncio.to_thread(importlib.import_module, UPSTREAM_MODULE)
+            # Every server is built (factories called) before any starts.
             for name, value in self.registry.mcp_servers.items():
-                self.servers[name] = self._upstream(name, owners.get(name, "?"), value)
+                self.servers[name] = await self._upstream(upstream, name, value)
             async with AsyncExitStack() as stack:
-                for upstream in self.servers.values():
-                    await upstream.start(stack)
-                ready.set_result(None)
+                for name, server in list(self.servers.items()):
+                    own = await stack.enter_async_context(AsyncExitStack())
+                    try:
+                        await server.start(own)
+                    except Exception as exc:
+                        await own.aclose()
+                        self.servers[name] = self._failed(upstream, name, server.transport, "start", exc)
+                failed = sum(server.status == "failed" for server in self.servers.values())
+                log.info("MCP gateway: %d servers started, %d failed", len(self.servers) - failed, failed)
+                self._started.set()
                 await self._stopping.wait()
-        except BaseException as exc:
-            if ready.done():
-                raise
-            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-                exc = exc.exceptions[0]  # the SDK's task groups wrap what went wrong
-            ready.set_exception(exc)
+        except Exception as exc:
+            if self._started.is_set():
+                raise  # leaving the servers' contexts failed: stop() reports it
+            self._failure = f"the MCP servers could not be started: {describe_exception(exc)}"
+            log.error(self._failure)
+        finally:
+            self._started.set()
 
     async def stop(self) -> None:
         self._stopping.set()
         if self._keeper is not None:
+            if not self._started.is_set():
+                self._failure = "the MCP gateway stopped before its servers had started"
+                self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
             self._keeper = None
         await self.log.stop()
 
-    def _upstream(self, name: str, plugin: str, value: Any) -> Upstream:
+    def _plugin(self, name: str) -> str:
+        return self._owners.get(name, "?")
+
+    async def _upstream(self, upstream: Any, name: str, value: Any) -> Upstream:
         settings = self.settings
+        plugin = self._plugin(name)
         if isinstance(value, ExternalMcpServer):
-            limits = Limits(
+            limits = upstream.Limits(
                 value.timeout_seconds or settings.timeout_seconds,
                 value.max_concurrency or settings.max_concurrency,
             )
-            return ExternalServer(
+            return upstream.ExternalServer(  # type: ignore[no-any-return]
                 name,
                 plugin,
                 value,
@@ -283,29 +307,61 @@ class McpGateway:
                 backoff_max=settings.restart_backoff_max_seconds,
             )
         server = value
-        if not hasattr(server, "streamable_http_app") and callable(value):
-            with sdk_leaves_logging_alone():
-                server = value(self.registry)
-        if not (hasattr(server, "streamable_http_app") and hasattr(server, "middleware")):
-            raise StartupError(
-                f"plugin {plugin!r} registered MCP server {name!r} as a {type(value).__name__}: expected an "
-                "mcp MCPServer or Server, a factory returning one, or an ExternalMcpServer"
-            )
-        return InProcessServer(
+        if not _is_sdk_server(value):
+            try:
+                build = await asyncio.to_thread(value.load) if isinstance(value, McpServerModule) else value
+                with upstream.sdk_leaves_logging_alone():
+                    server = build(self.registry)
+            except Exception as exc:
+                return self._failed(upstream, name, "in-process", "build", exc)
+            if not _is_sdk_server(server):
+                message = (
+                    f"plugin {plugin!r}: the factory of MCP server {name!r} returned a "
+                    f"{type(server).__name__}: {EXPECTED_SERVER}"
+                )
+                log.error(message)
+                return upstream.FailedServer(name, plugin, "in-process", message)  # type: ignore[no-any-return]
+        return upstream.InProcessServer(  # type: ignore[no-any-return]
             name,
             plugin,
             server,
-            Limits(settings.timeout_seconds, settings.max_concurrency),
+            upstream.Limits(settings.timeout_seconds, settings.max_concurrency),
             self._observe,
             loopback_only_hosts=self.registry.settings.binds_loopback,
         )
 
+    def _failed(self, upstream: Any, name: str, transport: Any, step: str, exc: Exception) -> Upstream:
+        plugin = self._plugin(name)
+        log.error("plugin %r: MCP server %r failed to %s: %s", plugin, name, step, describe_exception(exc))
+        reason = f"plugin {plugin!r}: MCP server {name!r} failed to {step}: {upstream.failure_reason(exc)}"
+        return upstream.FailedServer(name, plugin, transport, reason)  # type: ignore[no-any-return]
+
+    async def wait_started(self) -> None:
+        """Return once every server has started (or failed to); a call made while the gateway is
+        still starting its servers waits here, up to the gateway's call timeout."""
+        if self._started.is_set():
+            return
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                await self._started.wait()
+        except TimeoutError:
+            raise Unavailable(
+                "the MCP servers are still starting", code="mcp_gateway_starting", headers=RETRY_SOON
+            ) from None
+
     # -- calls ---------------------------------------------------------------------------------
 
-    def server(self, name: str) -> Upstream:
+    async def server(self, name: str) -> Upstream:
+        """The running server ``name``; while the servers are starting, once they have."""
+        if name not in self.registry.mcp_servers and name not in self.servers:
+            raise NotFound(f"no MCP server named {name[:64]!r}", code="mcp_server_not_found")
+        await self.wait_started()
         upstream = self.servers.get(name)
         if upstream is None:
-            raise NotFound(f"no MCP server named {name[:64]!r}", code="mcp_server_not_found")
+            message = self._failure or "the MCP gateway is not running"
+            raise Unavailable(message, code="mcp_server_unavailable")
+        if upstream.status == "failed":
+            raise Unavailable(upstream.last_error or "failed to start", code="mcp_server_unavailable")
         return upstream
 
     def identify(self, connection: HTTPConnection) -> McpCaller:
@@ -379,7 +435,8 @@ class McpGateway:
 
     # -- listings ------------------------------------------------------------------------------
 
-    def listing(self, limit: int, cursor: str | None) -> Page[ServerOut]:
+    async def listing(self, limit: int, cursor: str | None) -> Page[ServerOut]:
+        await self.wait_started()
         items = [self._server_out(u) for u in self.servers.values()]
         return page_of_sequence(items, limit, cursor)
 
@@ -395,6 +452,10 @@ class McpGateway:
             restarts=upstream.restarts,
             last_error=upstream.last_error,
         )
+
+
+def _is_sdk_server(value: Any) -> bool:
+    return hasattr(value, "streamable_http_app") and hasattr(value, "middleware")
 
 
 def _tool_error_text(result: dict[str, Any]) -> str:

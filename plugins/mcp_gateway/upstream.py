@@ -43,7 +43,8 @@ from mnemogate.plugins.mcp_gateway.rpc import RpcError
 
 log = logging.getLogger("mnemogate.mcp_gateway")
 
-Status = Literal["starting", "ready", "connecting", "reconnecting", "stopped"]
+Transport = Literal["in-process", "stdio", "streamable-http"]
+Status = Literal["starting", "ready", "connecting", "reconnecting", "stopped", "failed"]
 # Called for every finished tools/call: (server, caller, tool, arguments, result or None, error, seconds).
 CallObserver = Callable[
     [str, McpCaller, str, dict[str, Any], dict[str, Any] | None, str | None, float], Awaitable[None]
@@ -269,6 +270,27 @@ def _protocol_version(http_request: Any) -> str:
     return asked if asked in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
 
 
+class FailedServer:
+    """A registered server that could not be built or started: listed with the reason, which
+    calls to it are answered with (the gateway refuses them before they get here)."""
+
+    restarts = 0
+
+    def __init__(self, name: str, plugin: str, transport: Transport, reason: str) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.transport = transport
+        self.status: Status = "failed"
+        self.tools: list[str] = []
+        self.last_error: str | None = reason
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        return None
+
+    async def request(self, method: str, params: dict[str, Any] | None, http_request: Any) -> dict[str, Any]:
+        raise RpcError(INTERNAL_ERROR, self.last_error or "the server failed to start")
+
+
 # -- external servers ---------------------------------------------------------------------------
 
 
@@ -413,7 +435,7 @@ class ExternalServer:
                 task = asyncio.current_task()
                 if isinstance(exc, asyncio.CancelledError) or (task is not None and task.cancelling()):
                     raise
-                self.last_error = _failure(exc)
+                self.last_error = failure_reason(exc)
             finally:
                 self._connected.clear()
                 self._dispatcher = None
@@ -499,10 +521,10 @@ class _StderrToLog:
             await asyncio.wait_for(self._task, 2.0)
 
 
-def _failure(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """A one-line reason for the server listing (no stack, paths scrubbed, no stderr)."""
     if isinstance(exc, BaseExceptionGroup):
-        return _failure(exc.exceptions[0]) if exc.exceptions else "failed"
+        return failure_reason(exc.exceptions[0]) if exc.exceptions else "failed"
     if isinstance(exc, TimeoutError):
         return "timed out while connecting"
     if isinstance(exc, OSError) and exc.strerror:

@@ -1,8 +1,8 @@
 from typing import Any
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_json_query import server
 from mnemogate.plugins.mcp_json_query.settings import JsonQuerySettings
 
 
@@ -13,4 +13,4 @@ def register_settings(register: Any) -> None:
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register("json-query", server.build)
+    register("json-query", McpServerModule("mnemogate.plugins.mcp_json_query.server"))

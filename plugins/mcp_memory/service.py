@@ -156,8 +156,7 @@ class MemoryInsights:
         return service
 
     def configured_servers(self) -> list[str]:
-        gateway = self.registry.services.get("mcp_gateway")
-        return sorted(gateway.servers if gateway is not None else self.registry.mcp_servers)
+        return sorted(self.registry.mcp_servers)
 
     async def scan(
         self, tenant: str, limit: int, filters: dict[str, Any] | None = None

@@ -1,1 +1,3 @@
 """Memory as an MCP server: the ``memory`` server's tools over streamable HTTP at ``/mcp``."""
+
+NAME = "memory"

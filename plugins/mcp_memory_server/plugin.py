@@ -1,13 +1,14 @@
 from typing import Any
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_memory_server import routes, server
+from mnemogate.plugins.mcp_memory_server import NAME, routes
 
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register(server.NAME, server.build)
+    register(NAME, McpServerModule("mnemogate.plugins.mcp_memory_server.server"))
 
 
 @hookimpl

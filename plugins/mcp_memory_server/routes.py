@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from mnemogate.core.dependencies import check_scope, get_principal
 from mnemogate.core.errors import AppError, Unavailable, send_error
 from mnemogate.core.registry import registry_of
-from mnemogate.plugins.mcp_memory_server.server import NAME
+from mnemogate.plugins.mcp_memory_server import NAME
 
 GATEWAY = "mcp_gateway"
 SCOPE = "write"
@@ -29,7 +29,7 @@ class MemoryEndpoint:
             gateway = registry_of(scope).services.get(GATEWAY)
             if gateway is None:
                 raise Unavailable("the memory MCP server needs the mcp_gateway plugin (it is disabled)")
-            upstream = gateway.server(NAME)
+            upstream = await gateway.server(NAME)
             gateway.identify(connection)
         except AppError as exc:
             await send_error(scope, send, exc.status, exc.message, headers=exc.headers, code=exc.code)

@@ -17,8 +17,8 @@ from mnemogate.core import __version__
 from mnemogate.core.contracts import McpCaller, Principal
 from mnemogate.core.errors import AppError
 from mnemogate.core.registry import Registry
+from mnemogate.plugins.mcp_memory_server import NAME
 
-NAME = "memory"
 READS = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )

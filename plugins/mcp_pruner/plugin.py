@@ -1,8 +1,8 @@
 from typing import Any
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_pruner import server
 from mnemogate.plugins.mcp_pruner.settings import PrunerSettings
 
 
@@ -13,4 +13,4 @@ def register_settings(register: Any) -> None:
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register("pruner", server.build)
+    register("pruner", McpServerModule("mnemogate.plugins.mcp_pruner.server"))

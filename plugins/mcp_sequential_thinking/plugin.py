@@ -3,9 +3,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from mnemogate.core.contracts import McpServerModule
 from mnemogate.core.hookspecs import hookimpl
 from mnemogate.core.registry import Registry
-from mnemogate.plugins.mcp_sequential_thinking import server, service
+from mnemogate.plugins.mcp_sequential_thinking import service
 from mnemogate.plugins.mcp_sequential_thinking.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,7 +19,7 @@ def register_migrations(register: Any) -> None:
 
 @hookimpl
 def register_mcp_servers(register: Any, registry: Registry) -> None:
-    register("sequential-thinking", server.build)
+    register("sequential-thinking", McpServerModule("mnemogate.plugins.mcp_sequential_thinking.server"))
 
 
 @hookimpl

@@ -1,5 +1,6 @@
 """What a plugin may register through ``register_mcp_servers``: an SDK server object, a factory,
-an external server description; anything else stops start-up naming the plugin."""
+an external server description; anything else stops start-up naming the plugin. A server that
+fails to build or start is listed as failed, and calls to it answer 503 with the reason."""
 
 from __future__ import annotations
 
@@ -71,3 +72,38 @@ async def test_anything_else_stops_start_up_naming_the_plugin(make_app: Any) -> 
         async with running(app):
             pass
     assert "plugin 'weather' registered MCP server 'weather'" in (app.state.registry.startup_error or "")
+
+
+async def test_a_server_that_fails_to_build_is_reported_and_the_rest_work(
+    make_app: Any, mcp_call: Any
+) -> None:
+    def broken(registry: Registry) -> MCPServer:
+        raise RuntimeError("no forecast service configured")
+
+    app = make_app(plugins=[WeatherPlugin(broken)])
+    async with running(app) as client:
+        response = await client.post(
+            "/api/mcp-gateway/weather/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        )
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "mcp_server_unavailable"
+        assert "plugin 'weather': MCP server 'weather' failed to build" in error["message"]
+        assert "no forecast service configured" in error["message"]
+        servers = {s["name"]: s for s in (await client.get("/api/mcp-gateway/servers")).json()["items"]}
+        assert servers["weather"]["status"] == "failed"
+        assert "no forecast service configured" in servers["weather"]["last_error"]
+        echoed = await mcp_call(client, "weather-ext", "echo", {"text": "still here"})
+        assert echoed["content"][0]["text"] == "still here"
+        assert servers["pruner"]["status"] == "ready"
+
+
+async def test_a_factory_returning_something_else_is_reported(make_app: Any) -> None:
+    app = make_app(plugins=[WeatherPlugin(lambda registry: "not a server")])
+    async with running(app) as client:
+        response = await client.post(
+            "/api/mcp-gateway/weather/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        )
+        assert response.status_code == 503
+        message = response.json()["error"]["message"]
+        assert "plugin 'weather': the factory of MCP server 'weather' returned a str" in message
