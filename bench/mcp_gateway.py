@@ -143,7 +143,9 @@ async def main(count: int) -> None:
         settings = Settings(data_dir=workdir / "in-process", load_plugins=[], log_level="WARNING")
         app = build_app(settings)
         async with running(app):
-            server = app.state.registry.services[SERVICE].servers["json-query"].server
+            gateway = app.state.registry.services[SERVICE]
+            await gateway.wait_started()  # the gateway starts its servers after the app is ready
+            server = gateway.servers["json-query"].server
             direct = await timed(lambda: server.call_tool("query_json", QUERY), count)
         parameters = StdioServerParameters(command=sys.executable, args=[str(STDIO_SERVER)])
         async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:

@@ -421,9 +421,11 @@ class Mem0Service:
     async def _rows(self, tenant: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
-        async with self.registry.db.read() as session:
-            found = await session.scalars(select(MemoryRow).where(MemoryRow.id.in_(list(ids))))
-            return {r.id: as_dict(r) for r in found if r.tenant == tenant}
+        statement = select(MemoryRow).where(MemoryRow.id.in_(list(ids)))
+        # One hand-off to a reader thread (search reads rows on every call); plain dicts come back.
+        return await self.registry.db.run_read(
+            lambda session: {r.id: as_dict(r) for r in session.scalars(statement) if r.tenant == tenant}
+        )
 
     async def get(self, tenant: str, memory_id: str) -> dict[str, Any]:
         rows = await self._rows(tenant, [memory_id])

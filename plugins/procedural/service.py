@@ -326,29 +326,25 @@ class SkillService:
         )
         if not hits:
             return []
-        async with self.registry.db.read() as session:
-            rows = {
-                r.id: r
-                for r in await session.scalars(
-                    select(SkillRow).where(SkillRow.tenant == tenant, SkillRow.id.in_([h.id for h in hits]))
-                )
-            }
+        statement = select(SkillRow).where(SkillRow.tenant == tenant, SkillRow.id.in_([h.id for h in hits]))
+        # One hand-off to a reader thread; plain values come back.
+        found = await self.registry.db.run_read(
+            lambda session: {r.id: (_skill(r), smoothed_success(r)) for r in session.scalars(statement)}
+        )
         weight = self.settings.success_weight
         matches = []
         for hit in hits:
-            row = rows.get(hit.id)
-            if row is None:
+            if hit.id not in found:
                 continue
-            stats = _stats(row)
+            skill, success = found[hit.id]
             if (
                 request.min_success_rate is not None
-                and (stats.success_rate or 0.0) < request.min_success_rate
+                and (skill.stats.success_rate or 0.0) < request.min_success_rate
             ):
                 continue
-            success = smoothed_success(row)
             score = hit.score + weight * success
             parts = {**hit.parts, "smoothed_success": success, "score": score}
-            matches.append(Match(skill=_skill(row), score=score, explain=parts if request.explain else None))
+            matches.append(Match(skill=skill, score=score, explain=parts if request.explain else None))
         matches.sort(key=lambda m: -m.score)
         matches = matches[: request.k]
         if matches:

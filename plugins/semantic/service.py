@@ -456,19 +456,17 @@ class EntityService:
         )
         if not hits:
             return []
-        async with self.registry.db.read() as session:
-            rows = {
-                r.entity_id: r
-                for r in await session.scalars(
-                    _current(tenant).where(EntityVersion.entity_id.in_([h.id for h in hits]))
-                )
-            }
+        statement = _current(tenant).where(EntityVersion.entity_id.in_([h.id for h in hits]))
+        # One hand-off to a reader thread; plain values come back.
+        entities = await self.registry.db.run_read(
+            lambda session: {r.entity_id: _entity(r) for r in session.scalars(statement)}
+        )
         found = [
             FoundEntity(
-                entity=_entity(rows[h.id]), score=h.score, explain=dict(h.parts) if request.explain else None
+                entity=entities[h.id], score=h.score, explain=dict(h.parts) if request.explain else None
             )
             for h in hits
-            if h.id in rows
+            if h.id in entities
         ]
         await self.engine.emit(
             tenant, KIND, "recalled", [f.entity.id for f in found], {"query": request.query}
