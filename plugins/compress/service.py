@@ -9,7 +9,6 @@ are written at once. Reads flush first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from mnemogate.core import tokens
 from mnemogate.core.contracts import ChatContext, utcnow
 from mnemogate.core.db import Database
-from mnemogate.core.errors import describe_exception
+from mnemogate.core.flusher import Flusher
 from mnemogate.plugins.compress import engine
 from mnemogate.plugins.compress.models import CompressResult, CompressStats, SourceStats, StatsRow
 from mnemogate.plugins.compress.settings import CompressSettings
@@ -57,28 +56,15 @@ class CompressService:
         )
         self._pending: dict[tuple[str, str, str], Saving] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self.flusher = Flusher(self.flush, settings.flush_interval_seconds, "compression figures")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._flusher())
+        self.flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_interval_seconds)
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.error("writing compression figures failed: %s", describe_exception(exc))
+        await self.flusher.stop()
 
     # -- the engine, for other plugins ---------------------------------------------------------
 

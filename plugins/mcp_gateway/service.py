@@ -32,6 +32,7 @@ from mnemogate.core.contracts import (
 )
 from mnemogate.core.dependencies import get_principal
 from mnemogate.core.errors import NotFound, StartupError, Unavailable, describe_exception, scrub
+from mnemogate.core.flusher import Flusher
 from mnemogate.core.pagination import Page, newest_first, page_of_rows, page_of_sequence
 from mnemogate.core.registry import Registry
 from mnemogate.plugins.mcp_gateway import rpc
@@ -82,8 +83,7 @@ class CallLog:
         self.settings = settings
         self._pending: list[McpToolCall] = []
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.flusher = Flusher(self.flush, settings.flush_interval_seconds, "the MCP call log")
         metrics = registry.services.get("metrics")
         self._calls = self._seconds = None
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -98,15 +98,10 @@ class CallLog:
             )
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._flusher())
+        self.flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
+        await self.flusher.stop()
 
     async def record(self, call: McpToolCall, known_tool: bool) -> None:
         if self._calls is not None and self._seconds is not None:
@@ -122,16 +117,6 @@ class CallLog:
             log.error("the MCP call log is %d calls behind; dropping a record", MAX_PENDING)
             return
         self._pending.append(call)
-
-    async def _flusher(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.flush_interval_seconds)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.error("writing the MCP call log failed: %s", describe_exception(exc))
 
     async def flush(self) -> None:
         async with self._lock:

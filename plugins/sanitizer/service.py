@@ -10,7 +10,6 @@ Reads flush first, so they see every request answered before them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -26,7 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mnemogate.core.contracts import ChatContext, Detector, Principal, utcnow
 from mnemogate.core.db import Database
-from mnemogate.core.errors import Conflict, NotFound, describe_exception
+from mnemogate.core.errors import Conflict, NotFound
+from mnemogate.core.flusher import Flusher
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.plugins.sanitizer.models import (
     AuditRow,
@@ -152,7 +152,7 @@ class SanitizerService:
         self.counters: dict[str, Counters] = {}
         self._pending: dict[tuple[str, str], Sighting] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self.flusher = Flusher(self.flush, settings.flush_interval_seconds, "mask sightings")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -160,23 +160,10 @@ class SanitizerService:
         async with self.db.read() as session:
             for row in (await session.scalars(select(TenantRow))).all():
                 self.states[row.tenant] = TenantState(row.enabled, row.updated_at, row.updated_by)
-        self._task = asyncio.get_running_loop().create_task(self._flusher())
+        self.flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _flusher(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_interval_seconds)
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.error("writing mask sightings failed: %s", describe_exception(exc))
+        await self.flusher.stop()
 
     # -- the request path (no awaits) ----------------------------------------------------------
 

@@ -11,7 +11,6 @@ writes (create, activate, toggle, delete) are written at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -31,8 +30,9 @@ from sqlalchemy.orm import aliased
 from mnemogate.core import tokens
 from mnemogate.core.contracts import ChatContext, utcnow
 from mnemogate.core.db import Database
-from mnemogate.core.errors import BadRequest, NotFound, describe_exception
+from mnemogate.core.errors import BadRequest, NotFound
 from mnemogate.core.events import Events
+from mnemogate.core.flusher import Flusher
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
 from mnemogate.plugins.sessions.models import (
     AutoStatus,
@@ -129,8 +129,7 @@ class SessionService:
         self._requests: list[ChatContext] = []
         self._created: list[tuple[str, str]] = []
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.flusher = Flusher(self.flush, settings.flush_interval_seconds, "the request log")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -140,7 +139,7 @@ class SessionService:
             for tenant, shared in (await self.shared.load()).items():
                 self._adopt(tenant, shared)
             await self.shared.watch(self._adopt)
-        self._task = asyncio.get_running_loop().create_task(self._flusher())
+        self.flusher.start()
 
     async def load_states(self) -> None:
         """Each tenant's auto mode and active session, as stored (at start, and after the
@@ -161,24 +160,9 @@ class SessionService:
         state.last_seen = time.monotonic()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
+        await self.flusher.stop()
         if self.shared is not None:
             await self.shared.close()
-
-    async def _flusher(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.flush_interval_seconds)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.error("writing the request log failed: %s", describe_exception(exc))
 
     # -- the request path (no awaits) ----------------------------------------------------------
 
@@ -225,7 +209,7 @@ class SessionService:
         self._dirty_states.add(tenant)
         if self.shared is not None:
             # Other instances adopt the change as soon as the flusher runs, not at its next tick.
-            self._wake.set()
+            self.flusher.wake()
 
     def _touch(self, tenant: str, session_id: str, name: str | None) -> None:
         self._sessions[(tenant, session_id)] = (name, utcnow())
@@ -239,7 +223,7 @@ class SessionService:
             return
         self._requests.append(ctx)
         if len(self._requests) >= self.settings.flush_batch:
-            self._wake.set()
+            self.flusher.wake()
 
     # -- writing -------------------------------------------------------------------------------
 
