@@ -14,7 +14,7 @@ import hashlib
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -132,25 +132,29 @@ class CachedEmbedder:
             self.cache.popitem(last=False)
 
 
-def base_level_activation(
-    access_count: int, created: datetime, last_access: datetime | None, now: datetime, decay: float
-) -> float:
+def base_level_activation(access_count: Any, lifetime: Any, since_last: Any, decay: float) -> Any:
     """ACT-R base-level activation B = ln(sum_j t_j^-d) over the item's presentations (its
     creation and every recall), with Petrov's (2006) approximation: the most recent one exactly,
-    the others spread evenly over the item's lifetime, so only a count and two times are kept."""
-    lifetime = max((now - created).total_seconds(), 1.0)
-    since_last = max((now - (last_access or created)).total_seconds(), 1.0)
-    total = since_last**-decay
-    others = access_count  # presentations besides the most recent one (creation included)
-    if others > 0 and lifetime > since_last:
-        total += (
-            others
-            * (lifetime ** (1 - decay) - since_last ** (1 - decay))
-            / ((1 - decay) * (lifetime - since_last))
-        )
-    elif others > 0:
-        total += others * since_last**-decay
-    return math.log(total)
+    the others spread evenly over the item's lifetime, so only a count and two times are kept.
+    ``lifetime`` and ``since_last`` (the most recent presentation) are seconds, at least 1;
+    numbers or numpy arrays alike (recall scores all its candidates at once)."""
+    import numpy as np
+
+    others = np.asarray(access_count, dtype=np.float64)  # presentations besides the most recent
+    lifetime = np.asarray(lifetime, dtype=np.float64)
+    since_last = np.asarray(since_last, dtype=np.float64)
+    spread = lifetime > since_last
+    width = np.where(spread, lifetime - since_last, 1.0)
+    total = since_last**-decay + np.where(
+        others > 0,
+        np.where(
+            spread,
+            others * (lifetime ** (1 - decay) - since_last ** (1 - decay)) / ((1 - decay) * width),
+            others * since_last**-decay,
+        ),
+        0.0,
+    )
+    return np.log(total)
 
 
 # Built once: recall reads activations on every call, and building the statement (clause
@@ -344,9 +348,9 @@ class MemoryEngine:
         """(ACT-R base-level activation, retrieval probability in (0, 1)) of an item now: how
         its accesses have decayed, as recall scores it."""
         settings = self.settings
-        base = base_level_activation(
-            state.access_count, state.created_at, state.last_accessed_at, now, settings.actr_decay
-        )
+        lifetime = max((now - state.created_at).total_seconds(), 1.0)
+        since_last = max((now - (state.last_accessed_at or state.created_at)).total_seconds(), 1.0)
+        base = float(base_level_activation(state.access_count, lifetime, since_last, settings.actr_decay))
         return base, 1 / (1 + math.exp(-(base - settings.actr_threshold) / settings.actr_noise))
 
     async def activation_rows(self, tenant: str) -> list[tuple[str, str, ActivationState]]:
@@ -455,13 +459,7 @@ class MemoryEngine:
             return []
         rows = await self.activations(tenant, kind, list(candidates))
         now = utcnow()
-        scored = [
-            (self._score(item_id, parts, rows.get(item_id), now), rows.get(item_id))
-            for item_id, parts in candidates.items()
-            if item_id not in rows or rows[item_id].archived_at is None
-        ]
-        scored.sort(key=lambda pair: -pair[0].score)
-        best = scored[:k]
+        best = self._best(candidates, rows, now, k)
         if reinforce and best:
             await self.reinforce(tenant, kind, [hit.id for hit, _ in best], now)
             best = [
@@ -495,26 +493,53 @@ class MemoryEngine:
                 parts["relevance"] += share / total
         return candidates
 
-    def _score(
-        self, item_id: str, parts: dict[str, float], row: ActivationState | None, now: datetime
-    ) -> Hit:
+    def _best(
+        self,
+        candidates: dict[str, dict[str, float]],
+        rows: dict[str, ActivationState],
+        now: datetime,
+        k: int,
+    ) -> list[tuple[Hit, ActivationState | None]]:
+        """The ``k`` best live candidates by relevance, recency, importance and ACT-R activation:
+        every candidate scored at once (numpy), the explaining parts filled in for the chosen."""
+        import numpy as np
+
         settings = self.settings
-        if row is not None:
-            age_hours = max((now - row.occurred_at).total_seconds(), 0.0) / 3600
-            parts["recency"] = 0.5 ** (age_hours / settings.recency_half_life_hours)
-            parts["importance"] = row.importance
-            # ACT-R's retrieval probability: the activation part lies in (0, 1).
-            parts["base_level"], parts["activation"] = self.strength(row, now)
-        else:
-            parts.update(recency=0.0, importance=0.0, activation=0.0)
+        ids = [i for i in candidates if i not in rows or rows[i].archived_at is None]
+        if not ids:
+            return []
+        states = [rows.get(i) for i in ids]
+        known = np.array([state is not None for state in states])
+
+        def seconds(since: Callable[[ActivationState], datetime]) -> np.ndarray:
+            return np.array([0.0 if s is None else (now - since(s)).total_seconds() for s in states])
+
+        age_hours = np.maximum(seconds(lambda s: s.occurred_at), 0.0) / 3600
+        lifetime = np.maximum(seconds(lambda s: s.created_at), 1.0)
+        since_last = np.maximum(seconds(lambda s: s.last_accessed_at or s.created_at), 1.0)
+        counts = np.array([0 if s is None else s.access_count for s in states])
+        base = base_level_activation(counts, lifetime, since_last, settings.actr_decay)
+        # ACT-R's retrieval probability: the activation part lies in (0, 1).
+        activation = 1 / (1 + np.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+        recency = np.where(known, 0.5 ** (age_hours / settings.recency_half_life_hours), 0.0)
+        importance = np.array([0.0 if s is None else s.importance for s in states])
+        activation = np.where(known, activation, 0.0)
+        relevance = np.array([candidates[i]["relevance"] for i in ids])
         score = (
-            settings.relevance_weight * parts["relevance"]
-            + settings.recency_weight * parts["recency"]
-            + settings.importance_weight * parts["importance"]
-            + settings.activation_weight * parts["activation"]
+            settings.relevance_weight * relevance
+            + settings.recency_weight * recency
+            + settings.importance_weight * importance
+            + settings.activation_weight * activation
         )
-        parts["score"] = score
-        return Hit(id=item_id, score=score, parts=parts)
+        best = []
+        for n in np.argsort(-score, kind="stable")[:k].tolist():
+            parts = candidates[ids[n]]
+            parts.update(recency=float(recency[n]), importance=float(importance[n]))
+            if known[n]:
+                parts["base_level"] = float(base[n])
+            parts.update(activation=float(activation[n]), score=float(score[n]))
+            best.append((Hit(id=ids[n], score=float(score[n]), parts=parts), states[n]))
+        return best
 
     async def reinforce(
         self, tenant: str, kind: str, ids: Sequence[str], now: datetime | None = None
