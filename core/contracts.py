@@ -331,6 +331,58 @@ class MemoryType(Protocol):
     ) -> list[Any]: ...
 
 
+# What plugins hand the built-in memory types' ``add``/``add_many``/``relate`` when they write
+# memories themselves (capture, consolidation, agent routes): the fields those methods read, none
+# of the request validation (the caller bounds what it stores).
+
+
+@dataclass(kw_only=True, slots=True)
+class EpisodeDraft:
+    content: str
+    occurred_at: datetime | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    actor: str | None = None
+    role: str | None = None
+    outcome: str | None = None
+    importance: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True, slots=True)
+class EntityDraft:
+    name: str
+    description: str = ""
+    type: str = "fact"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    agent_id: str | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class RelationDraft:
+    source_id: str
+    target_id: str
+    type: str
+    weight: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True, slots=True)
+class SkillDraft:
+    name: str
+    description: str = ""
+    steps: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    agent_id: str | None = None
+
+
 @runtime_checkable
 class PortableMemory(Protocol):
     """A memory type whose items move between stores as JSON records (the persistence plugin's

@@ -16,13 +16,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from mnemogate.core.contracts import utcnow
+from mnemogate.core.contracts import EntityDraft, RelationDraft, SkillDraft, utcnow
 from mnemogate.core.db import new_id
 from mnemogate.core.errors import Conflict, NotFound, Unavailable, describe_exception
 from mnemogate.core.pagination import Page, page_of_sequence
@@ -47,41 +46,6 @@ SOURCE = {"source": "consolidation"}
 TICK = timedelta(microseconds=1)
 MAX_OCCURRENCES = 500  # occurrence ids kept per pattern (the support saturates there)
 MAX_SESSIONS = 100
-
-
-@dataclass(slots=True)
-class EntityDraft:
-    """A new entity, as the semantic memory type's ``add`` reads it."""
-
-    name: str
-    type: str
-    description: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=lambda: dict(SOURCE))
-    user_id: str | None = None
-    agent_id: str | None = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-
-
-@dataclass(slots=True)
-class RelationDraft:
-    source_id: str
-    target_id: str
-    type: str
-    weight: float
-    metadata: dict[str, Any] = field(default_factory=lambda: dict(SOURCE))
-
-
-@dataclass(slots=True)
-class SkillDraft:
-    name: str
-    description: str
-    steps: list[str]
-    tags: list[str]
-    metadata: dict[str, Any]
-    user_id: str | None = None
-    agent_id: str | None = None
 
 
 def _line(episode: Any) -> str:
@@ -323,6 +287,7 @@ class Consolidator:
                 type="entity",
                 description=names.descriptions[name],
                 attributes={"mentions": mentions},
+                metadata=dict(SOURCE),
             )
             ids[name], created = await self._entity(tenant, draft)
             if created:
@@ -330,11 +295,23 @@ class Consolidator:
             else:
                 result.entities_known += 1
         relations = [
-            RelationDraft(ids[a], ids[b], "related_to", min(0.9, 0.3 + 0.1 * n))
+            RelationDraft(
+                source_id=ids[a],
+                target_id=ids[b],
+                type="related_to",
+                weight=min(0.9, 0.3 + 0.1 * n),
+                metadata=dict(SOURCE),
+            )
             for (a, b), n in names.related.items()
         ]
         relations += [
-            RelationDraft(ids[a], ids[b], kind[:64], min(0.9, 0.4 + 0.1 * n))
+            RelationDraft(
+                source_id=ids[a],
+                target_id=ids[b],
+                type=kind[:64],
+                weight=min(0.9, 0.4 + 0.1 * n),
+                metadata=dict(SOURCE),
+            )
             for (a, kind, b), n in names.links.items()
         ]
         for relation in relations:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
-from mnemogate.core.contracts import utcnow
+from mnemogate.core.contracts import EntityDraft, EpisodeDraft, SkillDraft, utcnow
 from mnemogate.core.errors import BadRequest, NotFound, Unavailable
 from mnemogate.core.pagination import Page, page_of_sequence
 from mnemogate.core.registry import Registry
@@ -58,46 +57,6 @@ AGE_BUCKETS = (
     (timedelta(days=30), "<30d"),
 )
 ACCESS_BUCKETS = ((0, "0"), (1, "1"), (5, "2-5"), (20, "6-20"))
-
-
-@dataclass(slots=True)
-class EpisodeDraft:
-    """A new episode, as the episodic memory type's ``add_many`` reads it."""
-
-    content: str
-    session_id: str | None
-    actor: str | None
-    role: str | None
-    importance: float | None
-    metadata: dict[str, Any]
-    occurred_at: datetime | None = None
-    user_id: str | None = None
-    agent_id: str | None = None
-    outcome: str | None = None
-
-
-@dataclass(slots=True)
-class EntityDraft:
-    name: str
-    description: str
-    type: str = "fact"
-    attributes: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    user_id: str | None = None
-    agent_id: str | None = None
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-
-
-@dataclass(slots=True)
-class SkillDraft:
-    name: str
-    description: str
-    steps: list[str]
-    tags: list[str]
-    metadata: dict[str, Any]
-    user_id: str | None = None
-    agent_id: str | None = None
 
 
 class EpisodeChanges(BaseModel):
@@ -399,19 +358,26 @@ class MemoryInsights:
         if request.memory_type == "episodic":
             actor = "/".join(p for p in (request.server, request.tool) if p) or None
             draft = EpisodeDraft(
-                request.content, request.session_id, actor, "memory", request.importance, meta
+                content=request.content,
+                session_id=request.session_id,
+                actor=actor,
+                role="memory",
+                importance=request.importance,
+                metadata=meta,
             )
             item = (await self.episodes.add_many(tenant, [draft]))[0]
         elif request.memory_type == "semantic":
             if request.session_id:
                 meta["session_id"] = request.session_id
-            item = await self._type("semantic").add(tenant, EntityDraft(name, request.content, metadata=meta))
+            item = await self._type("semantic").add(
+                tenant, EntityDraft(name=name, description=request.content, metadata=meta)
+            )
         else:
             if request.session_id:
                 meta["session_id"] = request.session_id
             tags = [request.server] if request.server else []
             item = await self._type("procedural").add(
-                tenant, SkillDraft(name, request.content, [], tags, meta)
+                tenant, SkillDraft(name=name, description=request.content, tags=tags, metadata=meta)
             )
         return Stored(memory_type=request.memory_type, id=item.id, item=item.model_dump(mode="json"))
 
@@ -496,12 +462,11 @@ class MemoryInsights:
                 result.removed += 1
         for summary in result.summaries:
             draft = EpisodeDraft(
-                summary.content,
-                session_id,
-                "mnemogate",
-                "summary",
-                None,
-                {"source": "compress", "members": summary.members},
+                content=summary.content,
+                session_id=session_id,
+                actor="mnemogate",
+                role="summary",
+                metadata={"source": "compress", "members": summary.members},
             )
             summary.summary_id = (await self.episodes.add_many(tenant, [draft]))[0].id
             result.archived += await self.engine.archive(tenant, "episodic", summary.members)

@@ -26,15 +26,15 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
 from mnemogate.core import tokens
-from mnemogate.core.contracts import ChatContext, McpToolCall, Principal, utcnow
+from mnemogate.core.contracts import ChatContext, EpisodeDraft, McpToolCall, Principal, utcnow
 from mnemogate.core.db import new_id
 from mnemogate.core.errors import BadRequest, NotFound, describe_exception
 from mnemogate.core.pagination import Page, newest_first, page_of_rows
@@ -104,22 +104,6 @@ def new_turns(messages: list[Any]) -> list[dict[str, Any]]:
         if role in ("user", "tool"):
             turns.append(message)
     return turns[::-1]
-
-
-@dataclass(slots=True)
-class EpisodeDraft:
-    """The fields of a new episode, as the episodic memory type's ``add_many`` reads them."""
-
-    content: str
-    occurred_at: datetime
-    session_id: str | None
-    user_id: str | None
-    actor: str
-    role: str
-    agent_id: str | None = None
-    outcome: str | None = None
-    importance: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +329,15 @@ class MemoryBridge:
             if role == "tool" and isinstance(turn.get("tool_call_id"), str):
                 meta["tool_call_id"] = turn["tool_call_id"]
             drafts.append(
-                EpisodeDraft(text[:MAX_CONTENT], at, ctx.session_id, user, user or role, role, metadata=meta)
+                EpisodeDraft(
+                    content=text[:MAX_CONTENT],
+                    occurred_at=at,
+                    session_id=ctx.session_id,
+                    user_id=user,
+                    actor=user or role,
+                    role=role,
+                    metadata=meta,
+                )
             )
             at += TICK
         answer_meta = {**base, "model": f"{ctx.provider}/{ctx.model}"}
@@ -360,12 +352,12 @@ class MemoryBridge:
         if text.strip():
             drafts.append(
                 EpisodeDraft(
-                    text[:MAX_CONTENT],
-                    at,
-                    ctx.session_id,
-                    user,
-                    "assistant",
-                    "assistant",
+                    content=text[:MAX_CONTENT],
+                    occurred_at=at,
+                    session_id=ctx.session_id,
+                    user_id=user,
+                    actor="assistant",
+                    role="assistant",
                     metadata=answer_meta,
                 )
             )
@@ -375,12 +367,12 @@ class MemoryBridge:
             name, arguments = str(function.get("name") or ""), str(function.get("arguments") or "")
             drafts.append(
                 EpisodeDraft(
-                    f"{name}({arguments})"[:MAX_CONTENT],
-                    at,
-                    ctx.session_id,
-                    user,
-                    "assistant",
-                    "tool_call",
+                    content=f"{name}({arguments})"[:MAX_CONTENT],
+                    occurred_at=at,
+                    session_id=ctx.session_id,
+                    user_id=user,
+                    actor="assistant",
+                    role="tool_call",
                     metadata={**answer_meta, "tool": name, "tool_call_id": call.get("id")},
                 )
             )
@@ -401,12 +393,11 @@ class MemoryBridge:
         except orjson.JSONDecodeError:
             arguments = arguments_text  # a placeholder cut through a JSON escape: kept as text
         draft = EpisodeDraft(
-            content[:MAX_CONTENT],
-            call.at,
-            call.session_id,
-            None,
-            name,
-            "tool",
+            content=content[:MAX_CONTENT],
+            occurred_at=call.at,
+            session_id=call.session_id,
+            actor=name,
+            role="tool",
             outcome="success" if call.outcome == "ok" else "failure",
             metadata={
                 "source": "mcp",
