@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -344,14 +343,24 @@ class MemoryEngine:
         """The stored vectors of items (those that have one): (ids, float32 rows)."""
         return await self.index.vectors(tenant, kind, ids)
 
-    def strength(self, state: ActivationState, now: datetime) -> tuple[float, float]:
-        """(ACT-R base-level activation, retrieval probability in (0, 1)) of an item now: how
-        its accesses have decayed, as recall scores it."""
+    def strengths(self, states: Sequence[ActivationState], now: datetime) -> tuple[np.ndarray, np.ndarray]:
+        """(ACT-R base-level activations, retrieval probabilities in (0, 1)) of items now, all at
+        once: how their accesses have decayed, as recall scores them."""
+        import numpy as np
+
         settings = self.settings
-        lifetime = max((now - state.created_at).total_seconds(), 1.0)
-        since_last = max((now - (state.last_accessed_at or state.created_at)).total_seconds(), 1.0)
-        base = float(base_level_activation(state.access_count, lifetime, since_last, settings.actr_decay))
-        return base, 1 / (1 + math.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+        lifetime = np.array([max((now - s.created_at).total_seconds(), 1.0) for s in states])
+        since_last = np.array(
+            [max((now - (s.last_accessed_at or s.created_at)).total_seconds(), 1.0) for s in states]
+        )
+        counts = np.array([s.access_count for s in states])
+        base = base_level_activation(counts, lifetime, since_last, settings.actr_decay)
+        return base, 1 / (1 + np.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+
+    def strength(self, state: ActivationState, now: datetime) -> tuple[float, float]:
+        """``strengths`` of one item."""
+        base, probability = self.strengths([state], now)
+        return float(base[0]), float(probability[0])
 
     async def activation_rows(self, tenant: str) -> list[tuple[str, str, ActivationState]]:
         """(kind, item id, state) of every item of a tenant, accesses not yet flushed included:
@@ -510,20 +519,14 @@ class MemoryEngine:
             return []
         states = [rows.get(i) for i in ids]
         known = np.array([state is not None for state in states])
-
-        def seconds(since: Callable[[ActivationState], datetime]) -> np.ndarray:
-            return np.array([0.0 if s is None else (now - since(s)).total_seconds() for s in states])
-
-        age_hours = np.maximum(seconds(lambda s: s.occurred_at), 0.0) / 3600
-        lifetime = np.maximum(seconds(lambda s: s.created_at), 1.0)
-        since_last = np.maximum(seconds(lambda s: s.last_accessed_at or s.created_at), 1.0)
-        counts = np.array([0 if s is None else s.access_count for s in states])
-        base = base_level_activation(counts, lifetime, since_last, settings.actr_decay)
-        # ACT-R's retrieval probability: the activation part lies in (0, 1).
-        activation = 1 / (1 + np.exp(-(base - settings.actr_threshold) / settings.actr_noise))
+        age_hours = np.array([0.0 if s is None else (now - s.occurred_at).total_seconds() for s in states])
+        age_hours = np.maximum(age_hours, 0.0) / 3600
+        base, activation = np.zeros(len(ids)), np.zeros(len(ids))
+        if known.any():
+            # ACT-R's retrieval probability: the activation part lies in (0, 1).
+            base[known], activation[known] = self.strengths([s for s in states if s is not None], now)
         recency = np.where(known, 0.5 ** (age_hours / settings.recency_half_life_hours), 0.0)
         importance = np.array([0.0 if s is None else s.importance for s in states])
-        activation = np.where(known, activation, 0.0)
         relevance = np.array([candidates[i]["relevance"] for i in ids])
         score = (
             settings.relevance_weight * relevance

@@ -222,6 +222,11 @@ class VizService:
                 states.update(await engine.activations(tenant, kind, ids[start : start + PAGE]))
         return states
 
+    def _retrieval(self, states: dict[str, Any], now: datetime) -> dict[str, float]:
+        """Each item's ACT-R retrieval probability now, by id, computed for all at once."""
+        _, probability = self.engine.strengths(list(states.values()), now)
+        return dict(zip(states, probability.tolist(), strict=True))
+
     async def vectors(self, tenant: str, items: Sequence[Item]) -> tuple[list[str], np.ndarray]:
         """The stored embedding vectors of the items (those that have one)."""
         import numpy as np
@@ -294,6 +299,7 @@ class VizService:
         )
         layout_ms = (time.perf_counter() - started) * 1000
         now = utcnow()
+        probability = self._retrieval(states, now)
         nodes = []
         for item, (x, y, z) in zip(items, coordinates.tolist(), strict=True):
             state = states.get(item.id)
@@ -311,7 +317,7 @@ class VizService:
                     session_id=item.session_id,
                     importance=state.importance if state is not None else item.importance,
                     access_count=state.access_count if state is not None else 0,
-                    strength=self.engine.strength(state, now)[1] if state is not None else 0.0,
+                    strength=probability.get(item.id, 0.0),
                 )
             )
         counts = {kind: sum(1 for item in items if item.memory_type == kind) for kind in selection.kinds}
@@ -428,6 +434,7 @@ class VizService:
         items, truncated = await self.items(tenant, everything, self.settings.series_max_items)
         states = await self.activations(tenant, items)
         now = utcnow()
+        probability = self._retrieval(states, now)
         kinds = [kind for kind in selection.kinds if kind in self.registry.memory_types]
         added = {kind: buckets.zeros() for kind in kinds}
         before = dict.fromkeys(kinds, 0)
@@ -451,7 +458,7 @@ class VizService:
             if slot is not None:
                 last_recalled[item.memory_type][slot] += 1
             accesses[item.memory_type].append(state.access_count)
-            retrieval[item.memory_type].append(self.engine.strength(state, now)[1])
+            retrieval[item.memory_type].append(probability[item.id])
             importance[item.memory_type].append(state.importance)
         total = {}
         for kind in kinds:
